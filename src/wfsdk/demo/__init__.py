@@ -1,0 +1,1 @@
+"""The demo: an embedded database modelled on the blog CMS, and the tour through it."""

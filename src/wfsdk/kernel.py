@@ -1,0 +1,406 @@
+"""The kernel: one engine, one plugin manager, one guard, and the paths between them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from wfsdk import engine as engines
+from wfsdk.access import HOST, AccessPolicy
+from wfsdk.errors import (
+    DatabaseError,
+    PluginError,
+    PluginHookError,
+    StatementRefusedError,
+    WfsdkError,
+)
+from wfsdk.gateway import Gateway
+from wfsdk.guard import Classification, Guard, StatementKind, bind_parameters
+from wfsdk.plugins import LoadedPlugins, load_plugins
+from wfsdk.redact import Redactor
+from wfsdk.values import ChangeRecord, Declaration, ErrorEvent, ReadEvent, WriteIntent
+
+log = logging.getLogger("wfsdk")
+
+T = TypeVar("T")
+
+ENV_DSN = "WFSDK_DSN"
+ENV_CONTRACT = "WFSDK_CONTRACT"
+ENV_STATE_DIR = "WFSDK_STATE_DIR"
+
+
+@attrs.frozen
+class QueryResult:
+    """Rows of a read, or the outcome of a write (its change record, or its preview on a dry run).
+
+    Iterating gives the rows, so the integration guide's ``execute_query`` reads as a list.
+    """
+
+    rows: tuple[dict[str, Any], ...] = ()
+    change: ChangeRecord | None = None
+    preview: WriteIntent | None = None
+    votes: tuple[Any, ...] = ()
+    would_commit: bool = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.rows[index]
+
+
+class Kernel:
+    """What ``wfsdk.connect`` returns. Use as a context manager or call :meth:`close`."""
+
+    def __init__(
+        self,
+        target: engines.Target,
+        plugins: LoadedPlugins,
+        *,
+        contract_path: Path | None,
+        state_dir: Path,
+        host_access: Declaration | None,
+        max_write_rows: int,
+    ) -> None:
+        self._target = target
+        self.plugins = plugins
+        self.hook = plugins.manager.hook
+        self.dialect = target.dialect
+        self.contract_path = contract_path
+        self.state_dir = state_dir
+        self.max_write_rows = max_write_rows
+        self.redactor = Redactor([target.password] if target.password else [])
+        self.guard = Guard("postgres" if target.dialect == "postgresql" else "sqlite")
+        self._closed = False
+        self._table_info: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self.access = self._collect_declarations()
+        host = host_access or self.access.default_host()
+        if host.module != HOST:
+            host = attrs.evolve(host, module=HOST)
+        self.access.declarations[HOST] = host
+        self.host = Gateway(self, host)
+        self.apis: dict[str, object] = self._collect_apis()
+
+    # -- loading -----------------------------------------------------------------
+
+    def _collect_declarations(self) -> AccessPolicy:
+        declarations = []
+        self._declared_by: dict[str, Declaration] = {}
+        pm = self.plugins.manager
+        for impl in pm.hook.declare_access.get_hookimpls():
+            name = impl.plugin_name
+            try:
+                declaration = impl.function()
+            except Exception as exc:
+                raise PluginError(
+                    f"declare_access raised {type(exc).__name__}: {exc}",
+                    plugin=name,
+                    distribution=self.plugins.info(impl.plugin).distribution,
+                ) from exc
+            if declaration is None:
+                continue
+            if not isinstance(declaration, Declaration):
+                raise PluginError(
+                    "declare_access must return a wfsdk.values.Declaration or None",
+                    plugin=name,
+                    distribution=self.plugins.info(impl.plugin).distribution,
+                )
+            declarations.append(declaration)
+            self._declared_by[name] = declaration
+        return AccessPolicy(declarations)
+
+    def _collect_apis(self) -> dict[str, object]:
+        apis: dict[str, object] = {}
+        pm = self.plugins.manager
+        for impl in pm.hook.register_api.get_hookimpls():
+            info = self.plugins.info(impl.plugin)
+            declaration = self._declaration_of(impl.plugin)
+            try:
+                api = impl.function(gateway=Gateway(self, declaration))
+            except Exception as exc:
+                raise PluginError(
+                    f"register_api raised {type(exc).__name__}: {exc}",
+                    plugin=info.name,
+                    distribution=info.distribution,
+                ) from exc
+            if api is not None:
+                apis[getattr(api, "name", info.name)] = api
+        return apis
+
+    def _declaration_of(self, plugin: object) -> Declaration:
+        """A plugin acts under the declaration it made; with none it may touch nothing."""
+        name = self.plugins.manager.get_name(plugin) or "anonymous"
+        return self._declared_by.get(name) or Declaration(module=name)
+
+    def api(self, kind: type[T]) -> T:
+        """The registered domain API of type ``kind`` (for example ``WorkflowApi``)."""
+        for api in self.apis.values():
+            if isinstance(api, kind):
+                return api
+        raise LookupError(
+            f"no loaded plugin offers a {kind.__name__}; loaded APIs: {sorted(self.apis) or 'none'}"
+        )
+
+    # -- public entry points ---------------------------------------------------------
+
+    def execute_query(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | Sequence[Any] | None = None,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+        dry_run: bool = False,
+    ) -> QueryResult:
+        """Run one statement as the host application. See :meth:`Gateway.execute_query`."""
+        return self.host.execute_query(sql, params, actor=actor, reason=reason, dry_run=dry_run)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._target.engine.dispose(close=False)
+
+    def __enter__(self) -> Kernel:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<wfsdk.Kernel {self._target.display} plugins={len(self.plugins.plugins)}>"
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password hidden."""
+        return self._target.display
+
+    # -- the shared machinery used by gateways ------------------------------------------
+
+    def prepare(
+        self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None, caller: str
+    ) -> tuple[str, dict[str, Any], Classification]:
+        self._ensure_open()
+        try:
+            named_sql, bound = bind_parameters(sql, params, self.guard_dialect)
+            classification = self.guard.classify(named_sql)
+        except StatementRefusedError as exc:
+            self.report_error(exc, phase="guard", caller=caller, statement=sql, parameters={})
+            raise
+        return named_sql, bound, classification
+
+    @property
+    def guard_dialect(self) -> str:
+        return "postgres" if self.dialect == "postgresql" else "sqlite"
+
+    @contextmanager
+    def connection(self, *, read_only: bool) -> Iterator[Connection]:
+        """A connection in a transaction; read-only transactions are enforced by the server."""
+        self._ensure_open()
+        engine: Engine = self._target.engine
+        if read_only and self.dialect == "postgresql":
+            engine = engine.execution_options(postgresql_readonly=True)
+        try:
+            conn = engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise self.database_error(exc, phase="connect", caller="", statement=None) from exc
+        try:
+            if self.dialect == "sqlite":
+                engines.set_begin(conn, "BEGIN" if read_only else "BEGIN IMMEDIATE")
+            with engines.allowed(conn):
+                conn.begin()
+                if read_only and self.dialect == "sqlite":
+                    conn.exec_driver_sql("PRAGMA query_only = ON")
+            try:
+                yield conn
+            finally:
+                with engines.allowed(conn):
+                    if read_only and self.dialect == "sqlite":
+                        conn.rollback()
+                        conn.exec_driver_sql("PRAGMA query_only = OFF")
+                    elif conn.in_transaction():
+                        conn.rollback()
+        finally:
+            conn.close()
+
+    def run(
+        self, conn: Connection, sql: str, params: Mapping[str, Any] | None = None
+    ) -> sa.CursorResult[Any]:
+        """Execute a statement that the guard (or the kernel itself) has already vetted."""
+        with engines.allowed(conn):
+            return conn.execute(sa.text(sql), dict(params or {}))
+
+    def read(
+        self, caller: str, sql: str, bound: Mapping[str, Any], tables: frozenset[str]
+    ) -> tuple[dict[str, Any], ...]:
+        started = time.perf_counter()
+        try:
+            with self.connection(read_only=True) as conn:
+                rows = tuple(dict(row) for row in self.run(conn, sql, bound).mappings())
+        except sa.exc.DBAPIError as exc:
+            raise self.database_error(
+                exc, phase="read", caller=caller, statement=sql, parameters=bound
+            ) from exc
+        event = ReadEvent(
+            caller=caller,
+            statement=sql,
+            tables=tables,
+            row_count=len(rows),
+            duration_s=time.perf_counter() - started,
+            dialect=self.dialect,
+        )
+        self.notify("on_read", event=event)
+        return rows
+
+    def table_info(self, conn: Connection, table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(primary key columns, all columns) of a table, reflected once per kernel."""
+        info = self._table_info.get(table)
+        if info is None:
+            with engines.allowed(conn):
+                inspector = sa.inspect(conn)
+                columns = tuple(c["name"] for c in inspector.get_columns(table))
+                pk = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
+            info = (pk, columns)
+            self._table_info[table] = info
+        return info
+
+    # -- hooks and errors ---------------------------------------------------------------
+
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call an observing hook; a raising plugin is reported and then raised."""
+        try:
+            getattr(self.hook, hook_name)(**kwargs)
+        except Exception as exc:
+            change = kwargs.get("change")
+            change_id = getattr(change, "change_id", None)
+            self.report_error(exc, phase=hook_name, caller="", change_id=change_id)
+            note = f" (change {change_id} is committed)" if change_id else ""
+            raise PluginHookError(
+                f"a plugin's {hook_name} raised {type(exc).__name__}: "
+                f"{self.redactor.text(str(exc))}{note}",
+                hook=hook_name,
+                change_id=change_id,
+            ) from exc
+
+    def report_error(
+        self,
+        exc: BaseException,
+        *,
+        phase: str,
+        caller: str,
+        statement: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        transaction_state: str = "none",
+        change_id: str | None = None,
+    ) -> None:
+        event = ErrorEvent(
+            error_type=type(exc).__name__,
+            message=self.redactor.text(str(exc)),
+            phase=phase,
+            caller=caller,
+            statement=self.redactor.text(statement) if statement else None,
+            parameters=self.redactor.mapping(parameters),
+            transaction_state=transaction_state,
+            traceback=self.redactor.text(
+                "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            ),
+            change_id=change_id,
+        )
+        log.error("%s during %s: %s", event.error_type, phase, event.message)
+        # Every observer hears about every error, even if another observer fails.
+        for impl in self.hook.on_error.get_hookimpls():
+            try:
+                impl.function(**{a: event for a in impl.argnames})
+            except Exception:
+                log.exception("on_error of plugin %s raised; ignored", impl.plugin_name)
+
+    def database_error(
+        self,
+        exc: BaseException,
+        *,
+        phase: str,
+        caller: str,
+        statement: str | None,
+        parameters: Mapping[str, Any] | None = None,
+        transaction_state: str = "rolled back",
+    ) -> DatabaseError:
+        self.report_error(
+            exc,
+            phase=phase,
+            caller=caller,
+            statement=statement,
+            parameters=parameters,
+            transaction_state=transaction_state,
+        )
+        original = getattr(exc, "orig", None) or exc
+        return DatabaseError(
+            f"the database refused or failed during {phase}: "
+            f"{self.redactor.text(str(original)).strip()} (nothing was changed; the "
+            "transaction was rolled back)"
+        )
+
+    def quote(self, name: str) -> str:
+        return str(self._target.engine.dialect.identifier_preparer.quote(name))
+
+    def check_columns(self, classification: Classification) -> None:
+        """Refuse statements naming tables or columns the schema contract does not document."""
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise WfsdkError("this wfsdk connection is closed")
+
+
+def connect(
+    target: str | Engine | Callable[[], Any] | None = None,
+    *,
+    contract: str | os.PathLike[str] | None = None,
+    state_dir: str | os.PathLike[str] | None = None,
+    plugins: Sequence[str] | None = None,
+    disable_plugins: Sequence[str] | None = None,
+    extra_plugins: Sequence[object] = (),
+    host_access: Declaration | None = None,
+    max_write_rows: int = 1000,
+) -> Kernel:
+    """Open the one door to the database.
+
+    ``target``: a DSN (``postgresql://``, ``postgresql+psycopg://``, ``sqlite:///``),
+    the host's own SQLAlchemy ``Engine``, or a zero-argument factory returning a
+    psycopg 3 or sqlite3 connection. Defaults to ``WFSDK_DSN``.
+    ``plugins``: distribution names of third-party plugins to load (default
+    ``WFSDK_PLUGINS``; unset loads all installed, empty loads none).
+    ``disable_plugins``: names never to load (default ``WFSDK_DISABLE_PLUGINS``).
+    ``extra_plugins``: plugin objects from the host application itself.
+    ``host_access``: what the host application may read and write through
+    :meth:`Kernel.execute_query` (default: read what the modules read, write nothing).
+    """
+    if target is None:
+        target = os.environ.get(ENV_DSN)
+        if not target:
+            raise engines.ConfigurationError(
+                f"no database given: pass a DSN, an Engine or a factory, or set {ENV_DSN}"
+            )
+    if contract is None and os.environ.get(ENV_CONTRACT):
+        contract = os.environ[ENV_CONTRACT]
+    resolved_state = Path(state_dir or os.environ.get(ENV_STATE_DIR) or ".wfsdk")
+    loaded = load_plugins(plugins, disable_plugins, extra=extra_plugins)
+    resolved = engines.resolve(target)
+    return Kernel(
+        resolved,
+        loaded,
+        contract_path=Path(contract) if contract is not None else None,
+        state_dir=resolved_state,
+        host_access=host_access,
+        max_write_rows=max_write_rows,
+    )
