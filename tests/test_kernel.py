@@ -320,29 +320,39 @@ def test_committed_write_and_after_write_sees_it_committed(demo_url: str) -> Non
 
 
 def test_typed_insert_update_delete(demo_url: str) -> None:
+    key = "integer PRIMARY KEY" if demo_url.startswith("sqlite") else "serial PRIMARY KEY"
+    raw(demo_url, f"CREATE TABLE note (id {key}, body text, status text)")
     host = Declaration(
-        module="host",
-        reads={"post_workflow_stage"},
-        writes={"post_workflow_stage": {"id", "post_id", "stage_id", "status"}},
-        deletes={"post_workflow_stage"},
+        module="host", reads={"note"}, writes={"note": {"body", "status"}}, deletes={"note"}
     )
     with open_kernel(demo_url, Voter(Vote.allow()), host=host) as kernel:
         gateway = kernel.host
         inserted = gateway.insert(
-            "post_workflow_stage",
-            {"post_id": 2, "stage_id": 2, "status": "queued"},
-            actor="t",
-            reason="t",
+            "note", {"body": "hello", "status": "new"}, actor="t", reason="t"
         )
         assert inserted.change is not None
         (row,) = inserted.change.rows
         new_id = row.key["id"]
-        assert row.after == {"post_id": 2, "stage_id": 2, "status": "queued"}
-        gateway.update("post_workflow_stage", {"id": new_id}, {"status": "done"}, actor="t", reason="t")
-        assert status_of(demo_url, new_id) == "done"
-        deleted = gateway.delete("post_workflow_stage", {"id": new_id}, actor="t", reason="t")
+        assert row.after == {"body": "hello", "status": "new"}
+        gateway.update("note", {"id": new_id}, {"status": "done"}, actor="t", reason="t")
+        assert raw(demo_url, "SELECT status FROM note")[0][0] == "done"
+        deleted = gateway.delete("note", {"id": new_id}, actor="t", reason="t")
         assert deleted.change is not None and deleted.change.rows[0].before is not None
-    assert not raw(demo_url, "SELECT id FROM post_workflow_stage WHERE id = :i", {"i": new_id})
+    assert not raw(demo_url, "SELECT id FROM note")
+
+
+def test_owner_column_rule_limits_inserts_too(demo_url: str) -> None:
+    host = Declaration(
+        module="host",
+        reads={"post_workflow_stage"},
+        writes={"post_workflow_stage": {"post_id", "stage_id", "status"}},
+    )
+    with open_kernel(demo_url, Voter(Vote.allow()), host=host) as kernel:
+        with pytest.raises(errors.ReadOnlyViolationError, match="post_id, stage_id"):
+            kernel.host.insert(
+                "post_workflow_stage", {"post_id": 2, "stage_id": 2, "status": "x"},
+                actor="t", reason="t",
+            )
 
 
 def test_concurrent_change_between_preview_and_execution(demo_url: str, recorder: Recorder) -> None:

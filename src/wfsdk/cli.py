@@ -232,5 +232,7 @@ def _register_plugin_commands(group: click.Group) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from wfsdk import commands  # noqa: F401  (registers the built-in subcommands)
+
     _register_plugin_commands(cli)
     cli.main(args=list(argv) if argv is not None else None, prog_name="wfsdk")

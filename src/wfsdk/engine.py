@@ -66,9 +66,9 @@ def _from_factory(factory: Callable[[], Any]) -> Engine:
     module = type(probe).__module__
     probe.close()
     if module.startswith("psycopg"):
-        return sa.create_engine("postgresql+psycopg://", creator=factory)
+        return sa.create_engine("postgresql+psycopg://", creator=factory, hide_parameters=True)
     if isinstance(probe, sqlite3.Connection):
-        return sa.create_engine("sqlite://", creator=factory)
+        return sa.create_engine("sqlite://", creator=factory, hide_parameters=True)
     raise ConfigurationError(
         f"the connection factory returned a {module} connection; wfsdk accepts psycopg 3 "
         "or sqlite3 connections"
@@ -102,7 +102,8 @@ def resolve(target: str | Engine | Callable[[], Any]) -> Target:
         kwargs: dict[str, Any] = {}
         if url.drivername.startswith("sqlite") and url.database in (None, "", ":memory:"):
             kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-        engine = sa.create_engine(url, **kwargs)
+        # Bound values can be secrets; SQLAlchemy must not print them in its messages.
+        engine = sa.create_engine(url, hide_parameters=True, **kwargs)
         owned = True
     elif callable(target):
         engine = _from_factory(target)

@@ -31,6 +31,8 @@ from wfsdk.redact import Redactor
 from wfsdk.values import ChangeRecord, Declaration, ErrorEvent, ReadEvent, WriteIntent
 
 log = logging.getLogger("wfsdk")
+# A library leaves output to its host: without this, Python prints errors to stderr.
+log.addHandler(logging.NullHandler())
 
 T = TypeVar("T")
 

@@ -22,6 +22,11 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
+# SQLAlchemy appends the bound values to its error messages unless the engine was
+# created with hide_parameters; a host's own engine may not have been.
+_SQLALCHEMY_PARAMETERS = re.compile(r"^\[parameters: .*?(?=^\(Background|^\[SQL|\Z)", re.M | re.S)
+
+
 class Redactor:
     """Masks known secret values anywhere in text, and values under secret-like names."""
 
@@ -35,6 +40,7 @@ class Redactor:
             self._secrets = tuple(sorted({*self._secrets, secret}, key=len, reverse=True))
 
     def text(self, value: str) -> str:
+        value = _SQLALCHEMY_PARAMETERS.sub("[parameters: hidden]\n", value)
         for secret in self._secrets:
             value = value.replace(secret, MASK)
         return value

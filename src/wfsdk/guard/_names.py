@@ -55,8 +55,10 @@ def fold(name: str, *, quoted: bool, dialect: str) -> str:
     return name
 
 
-def fold_identifier(identifier: exp.Expression, dialect: str) -> str:
-    quoted = bool(identifier.args.get("quoted")) if isinstance(identifier, exp.Identifier) else False
+def fold_identifier(identifier: exp.Expr, dialect: str) -> str:
+    quoted = (
+        bool(identifier.args.get("quoted")) if isinstance(identifier, exp.Identifier) else False
+    )
     return fold(identifier.name, quoted=quoted, dialect=dialect)
 
 

@@ -8,6 +8,7 @@ they say them (a snapshot parsed back equals the contract it was made from).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TypeVar
 
@@ -50,7 +51,16 @@ class FrozenMap(Mapping[str, V]):
         return f"FrozenMap({self._data!r})"
 
 
-def _frozen_map(value: Mapping[str, V] | Iterable[tuple[str, V]]) -> FrozenMap[V]:
+# One converter per field: attrs' mypy plugin cannot solve a generic one.
+def _column_map(value: Mapping[str, ColumnSpec]) -> FrozenMap[ColumnSpec]:
+    return value if isinstance(value, FrozenMap) else FrozenMap(value)
+
+
+def _table_map(value: Mapping[str, TableSpec]) -> FrozenMap[TableSpec]:
+    return value if isinstance(value, FrozenMap) else FrozenMap(value)
+
+
+def _enum_map(value: Mapping[str, EnumSpec]) -> FrozenMap[EnumSpec]:
     return value if isinstance(value, FrozenMap) else FrozenMap(value)
 
 
@@ -96,7 +106,7 @@ class PrimaryKeySpec:
 
 @attrs.frozen
 class ForeignKeySpec:
-    """``columns`` reference ``ref_table``; empty ``ref_columns`` means "its key, whatever it is"."""
+    """``columns`` reference ``ref_table``; empty ``ref_columns`` means "whatever its key is"."""
 
     columns: tuple[str, ...] = attrs.field(converter=_columns)
     ref_table: str
@@ -116,15 +126,24 @@ class UniqueSpec:
     source: str = attrs.field(default="", eq=False)
 
 
+def _sorted_fks(value: Iterable[ForeignKeySpec]) -> tuple[ForeignKeySpec, ...]:
+    # Keys are a set: the order a document lists them in says nothing.
+    return tuple(sorted(value, key=lambda fk: (fk.columns, fk.ref_table, fk.ref_columns)))
+
+
+def _sorted_uniques(value: Iterable[UniqueSpec]) -> tuple[UniqueSpec, ...]:
+    return tuple(sorted(value, key=lambda unique: unique.columns))
+
+
 @attrs.frozen
 class TableSpec:
     """One documented table. ``open`` tables (a ``...`` row) may have unlisted columns."""
 
     name: str
-    columns: FrozenMap[ColumnSpec] = attrs.field(converter=_frozen_map)
+    columns: FrozenMap[ColumnSpec] = attrs.field(converter=_column_map)
     primary_key: PrimaryKeySpec | None = None
-    foreign_keys: tuple[ForeignKeySpec, ...] = ()
-    uniques: tuple[UniqueSpec, ...] = ()
+    foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(default=(), converter=_sorted_fks)
+    uniques: tuple[UniqueSpec, ...] = attrs.field(default=(), converter=_sorted_uniques)
     open: bool = False
     source: str = attrs.field(default="", eq=False)
 
@@ -146,8 +165,8 @@ class Contract:
     of them, so a document that was only partly read never passes a check.
     """
 
-    tables: FrozenMap[TableSpec] = attrs.field(converter=_frozen_map)
-    enums: FrozenMap[EnumSpec] = attrs.field(factory=FrozenMap, converter=_frozen_map)
+    tables: FrozenMap[TableSpec] = attrs.field(converter=_table_map)
+    enums: FrozenMap[EnumSpec] = attrs.field(factory=FrozenMap, converter=_enum_map)
     problems: tuple[Problem, ...] = ()
     source: str = attrs.field(default="", eq=False)
 
@@ -160,3 +179,24 @@ class Contract:
         """True when the document lists ``table`` with a ``...`` row: unlisted columns are fine."""
         spec = self.tables.get(table)
         return spec is not None and spec.open
+
+
+def suggest_column(contract: Contract, table: str, name: str) -> str | None:
+    """The documented column of ``table`` that ``name`` was most likely meant to be.
+
+    difflib's similarity, with a bonus for sharing a whole word of the name: the guide's
+    ``order_index`` on ``workflow_stage_entity`` is as close to ``description`` as to
+    ``stage_order`` letter by letter, but only ``stage_order`` is about order.
+    """
+    columns = contract.columns_of(table)
+    if not columns or name in columns:
+        return None
+    words = {w for w in name.lower().split("_") if len(w) > 1}
+    best: tuple[float, str] | None = None
+    for column in sorted(columns):
+        score = difflib.SequenceMatcher(None, name.lower(), column.lower()).ratio()
+        if words & {w for w in column.lower().split("_") if len(w) > 1}:
+            score += 0.3
+        if score >= 0.6 and (best is None or score > best[0]):
+            best = (score, column)
+    return best[1] if best else None

@@ -50,10 +50,11 @@ SIMPLE_TYPES: dict[str, tuple[str, int]] = {
     **{
         name: (name, 0)
         for name in (
-            "inet cidr macaddr macaddr8 money xml tsvector tsquery oid regclass point line "
-            "lseg box path polygon circle int4range int8range numrange tsrange tstzrange "
-            "daterange citext hstore ltree"
-        ).split()
+            *("inet", "cidr", "macaddr", "macaddr8", "money", "xml", "tsvector", "tsquery"),
+            *("oid", "regclass", "point", "line", "lseg", "box", "path", "polygon", "circle"),
+            *("int4range", "int8range", "numrange", "tsrange", "tstzrange", "daterange"),
+            *("citext", "hstore", "ltree"),
+        )
     },
 }
 

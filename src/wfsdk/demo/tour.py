@@ -1,0 +1,134 @@
+"""``wfsdk demo``: the whole tour on an embedded SQLite database, no server needed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+import wfsdk
+from wfsdk.demo import data, schema
+from wfsdk.errors import StatementRefusedError
+from wfsdk.values import ChangeRecord, Declaration, Vote, WriteIntent
+
+Echo = Callable[[str], None]
+
+PROTECTED = ("workflow_stage_entity", "llm_action", "workflow_step_entity")
+
+
+class DemoApprover:
+    """Stands in for a person approving writes: shows each preview, then allows it."""
+
+    def __init__(self, echo: Echo) -> None:
+        self.echo = echo
+
+    @wfsdk.hookimpl
+    def before_write(self, intent: WriteIntent) -> Vote:
+        self.echo(f"  approval asked: {intent.actor} wants to {intent.operation.value} "
+                  f"{intent.table} because {intent.reason!r}")
+        for row in intent.rows:
+            for column in row.changed_columns():
+                before = (row.before or {}).get(column)
+                after = (row.after or {}).get(column)
+                self.echo(f"    row {dict(row.key)}: {column}: {before!r} -> {after!r}")
+        self.echo("  approval given (demo approver)")
+        return Vote.allow("approved in the demo", voter="demo-approver")
+
+    @wfsdk.hookimpl
+    def after_write(self, change: ChangeRecord) -> None:
+        self.echo(f"  change record {change.change_id}: committed at {change.committed_at}")
+
+
+def checksums(url: str, tables: Iterable[str]) -> dict[str, str]:
+    """Digests of whole tables, read beside wfsdk, to show what did not change."""
+    engine = sa.create_engine(url)
+    result = {}
+    try:
+        with engine.connect() as conn:
+            for table in tables:
+                rows = conn.execute(sa.text(f'SELECT * FROM "{table}" ORDER BY 1')).all()
+                blob = json.dumps([list(r) for r in rows], default=str).encode()
+                result[table] = hashlib.sha256(blob).hexdigest()[:16]
+    finally:
+        engine.dispose()
+    return result
+
+
+def run(echo: Echo, directory: Path | None = None) -> dict[str, Any]:
+    """Build the demo database and walk through it; returns what a test can check."""
+    workdir = Path(directory or tempfile.mkdtemp(prefix="wfsdk-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_path = workdir / "blog-demo.sqlite"
+    if db_path.exists():
+        db_path.unlink()
+    url = f"sqlite:///{db_path.as_posix()}"
+    data.build(url).dispose()
+    outcome: dict[str, Any] = {"database": str(db_path)}
+
+    echo(f"1. A demo blog database was created at {db_path}")
+    before = checksums(url, PROTECTED)
+
+    host = Declaration(
+        module="host",
+        reads=frozenset(schema.metadata.tables),
+        writes={"post_workflow_stage": {"status", "completed_at"}, "llm_action": {"prompt_template"}},
+    )
+    with wfsdk.connect(
+        url,
+        plugins=[],
+        extra_plugins=[DemoApprover(echo)],
+        host_access=host,
+        state_dir=workdir / ".wfsdk",
+    ) as kernel:
+        echo("\n2. Reading through the guard (the integration guide's own query, corrected):")
+        stages = kernel.execute_query(
+            "SELECT id, name, stage_order FROM workflow_stage_entity ORDER BY stage_order"
+        )
+        for stage in stages:
+            echo(f"   stage {stage['stage_order']}: {stage['name']}")
+        outcome["stages"] = [s["name"] for s in stages]
+
+        echo("\n3. Setting a post's stage status: preview first, nothing changes ...")
+        update = (
+            "UPDATE post_workflow_stage SET status = %s WHERE post_id = %s AND stage_id = %s"
+        )
+        preview = kernel.execute_query(
+            update, ("review", 1, 2), actor="demo-editor", reason="draft ready", dry_run=True
+        )
+        assert preview.preview is not None
+        echo(f"   dry run: {len(preview.preview.rows)} row(s) would change; "
+             f"would commit: {preview.would_commit}")
+        echo("   ... then for real:")
+        result = kernel.execute_query(
+            update, ("review", 1, 2), actor="demo-editor", reason="draft ready"
+        )
+        assert result.change is not None
+        outcome["change_id"] = result.change.change_id
+
+        echo("\n4. What the guard refuses:")
+        refused = []
+        for label, sql in (
+            ("a write to a read-only table",
+             "UPDATE llm_action SET prompt_template = 'changed' WHERE id = 1"),
+            ("a DDL statement", "DROP TABLE post"),
+            ("two statements in one string", "SELECT 1 AS one; DELETE FROM post WHERE id = 1"),
+        ):
+            try:
+                kernel.execute_query(sql, actor="demo-editor", reason="showing the guard")
+            except StatementRefusedError as exc:
+                refused.append(label)
+                echo(f"   refused {label}: {exc}")
+        outcome["refused"] = refused
+
+    after = checksums(url, PROTECTED)
+    echo("\n5. The protected tables are unchanged:")
+    for table in PROTECTED:
+        same = "unchanged" if before[table] == after[table] else "CHANGED"
+        echo(f"   {table}: {before[table]} -> {after[table]} ({same})")
+    outcome["protected_unchanged"] = before == after
+    return outcome

@@ -1,0 +1,182 @@
+"""The live side: what the database says about the contract's tables.
+
+Only SQLAlchemy's bulk inspector calls are made (one query per kind of fact for all
+tables at once on PostgreSQL), so a check costs the same few catalog queries however
+many tables the contract has. Nothing here writes, and nothing is cached: every call
+asks the database again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine.interfaces import ReflectedColumn
+
+from wfsdk.schema.model import FrozenMap
+from wfsdk.schema.sqldefs import SqlSyntaxError, Stream, parse_type, tokenize
+from wfsdk.schema.types import SqlType
+
+
+@attrs.frozen
+class LiveColumn:
+    """A column as reflected; ``nullable`` is false for primary key columns whatever the
+    catalog says (SQLite reports ``INTEGER PRIMARY KEY`` as nullable)."""
+
+    name: str
+    type: SqlType
+    nullable: bool
+    default: str | None = None
+    comment: str = ""
+
+
+@attrs.frozen
+class LiveForeignKey:
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
+
+    def describe(self) -> str:
+        return (
+            f"({', '.join(self.columns)}) REFERENCES "
+            f"{self.ref_table}({', '.join(self.ref_columns)})"
+        )
+
+
+@attrs.frozen
+class LiveTable:
+    name: str
+    columns: FrozenMap[LiveColumn]
+    primary_key: tuple[str, ...] = ()
+    foreign_keys: tuple[LiveForeignKey, ...] = ()
+    uniques: tuple[tuple[str, ...], ...] = ()
+
+
+@attrs.frozen
+class LiveSchema:
+    """The reflected tables; ``enums`` is ``None`` where the dialect has no enum types.
+
+    ``table_names`` lists every table of the schema, documented or not.
+    """
+
+    dialect: str
+    tables: FrozenMap[LiveTable]
+    enums: FrozenMap[tuple[str, ...]] | None
+    table_names: tuple[str, ...]
+
+
+def reflect(connection: sa.Connection, tables: Sequence[str] | None = None) -> LiveSchema:
+    """Reflect ``tables`` (all tables of the default schema when ``None``)."""
+    inspector = sa.inspect(connection)
+    dialect = connection.dialect
+    table_names = tuple(inspector.get_table_names())
+    wanted = list(table_names) if tables is None else list(tables)
+    reflected: dict[str, LiveTable] = {}
+    if wanted:
+        columns = inspector.get_multi_columns(filter_names=wanted)
+        keys = inspector.get_multi_pk_constraint(filter_names=wanted)
+        foreign = inspector.get_multi_foreign_keys(filter_names=wanted)
+        uniques = _unique_constraints(inspector, wanted, dialect.name)
+        for (_schema, name), column_list in columns.items():
+            key = (_schema, name)
+            found_key = keys.get(key)
+            primary_key = tuple(found_key["constrained_columns"] or ()) if found_key else ()
+            reflected[name] = LiveTable(
+                name,
+                FrozenMap((c["name"], _column(c, primary_key, dialect)) for c in column_list),
+                primary_key,
+                _foreign_keys(foreign.get(key, [])),
+                tuple(u for u in uniques.get(key, ()) if u != primary_key),
+            )
+    enums: FrozenMap[tuple[str, ...]] | None = None
+    if dialect.name == "postgresql":
+        found = inspector.get_enums()  # type: ignore[attr-defined]
+        enums = FrozenMap(
+            (_enum_name(e), tuple(e["labels"])) for e in found if e.get("visible", True)
+        )
+    ordered = {name: reflected[name] for name in wanted if name in reflected}
+    return LiveSchema(dialect.name, FrozenMap(ordered), enums, table_names)
+
+
+def _unique_constraints(
+    inspector: sa.Inspector, tables: list[str], dialect: str
+) -> dict[tuple[str | None, str], tuple[tuple[str, ...], ...]]:
+    if dialect == "sqlite":
+        # SQLAlchemy finds SQLite's UNIQUE constraints by matching the table's SQL, which
+        # misses "name VARCHAR(100) UNIQUE". SQLite backs every UNIQUE (and non-rowid
+        # PRIMARY KEY) constraint with an index named sqlite_autoindex_*: read those.
+        indexes = inspector.get_multi_indexes(filter_names=tables, include_auto_indexes=True)
+        return {
+            key: tuple(
+                dict.fromkeys(
+                    tuple(str(c) for c in i["column_names"])
+                    for i in found
+                    if i["unique"] and (i["name"] or "").startswith("sqlite_autoindex_")
+                )
+            )
+            for key, found in indexes.items()
+        }
+    constraints = inspector.get_multi_unique_constraints(filter_names=tables)
+    return {
+        key: tuple(dict.fromkeys(tuple(u["column_names"]) for u in found))
+        for key, found in constraints.items()
+    }
+
+
+def _enum_name(enum: Mapping[str, Any]) -> str:
+    return str(enum["name"])
+
+
+def _foreign_keys(found: Sequence[Mapping[str, Any]]) -> tuple[LiveForeignKey, ...]:
+    keys: dict[LiveForeignKey, None] = {}
+    for fk in found:
+        table = fk["referred_table"]
+        if fk.get("referred_schema") not in (None, "public"):
+            table = f"{fk['referred_schema']}.{table}"
+        live = LiveForeignKey(
+            tuple(fk["constrained_columns"]), table, tuple(fk["referred_columns"])
+        )
+        keys[live] = None  # the CMS declares some keys twice under two names
+    return tuple(keys)
+
+
+def _column(
+    column: ReflectedColumn, primary_key: tuple[str, ...], dialect: sa.Dialect
+) -> LiveColumn:
+    default = column.get("default")
+    serial = bool(column.get("identity")) or (
+        default is not None and default.lower().startswith("nextval(")
+    )
+    sql_type = live_type(column["type"], dialect)
+    if serial and not sql_type.user:
+        sql_type = attrs.evolve(sql_type, serial=True)
+        default = None  # the sequence is part of the type (SERIAL)
+    return LiveColumn(
+        column["name"],
+        sql_type,
+        column["nullable"] and column["name"] not in primary_key,
+        default,
+        column.get("comment") or "",
+    )
+
+
+def live_type(coltype: Any, dialect: sa.Dialect) -> SqlType:
+    """A reflected SQLAlchemy type in canonical form, read by the document's own grammar."""
+    if isinstance(coltype, sa.types.NullType):
+        # SQLite: no declared type, which has BLOB affinity; elsewhere a type SQLAlchemy
+        # does not know (it has warned), shown as UNKNOWN.
+        return SqlType("bytea") if dialect.name == "sqlite" else SqlType("unknown")
+    text = str(coltype.compile(dialect=dialect))
+    try:
+        stream = Stream(tokenize(text), text)
+        sql_type = parse_type(stream)
+    except SqlSyntaxError:
+        return SqlType(text.lower(), written=text)
+    if not stream.at_end():
+        if sql_type.name == "text" and isinstance(getattr(coltype, "length", None), int):
+            # SQLite: a declared CHARACTER VARYING(n) comes back as TEXT(n).
+            return SqlType("varchar", (coltype.length,), written=text)
+        return SqlType(text.lower(), written=text)
+    return attrs.evolve(sql_type, written="")

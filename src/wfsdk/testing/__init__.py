@@ -1,0 +1,1 @@
+"""Test helpers shipped with wfsdk (they need the ``test`` extra: pytest, Hypothesis)."""
