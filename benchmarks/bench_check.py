@@ -61,11 +61,10 @@ def run(url: str, contract_path: str, repeat: int = 20) -> dict[str, Any]:
                 conn,
                 opts={
                     "compare_type": True,
-                    "include_name": lambda name, kind, _parent: kind != "table"
-                    or name in tables,
-                    "include_object": lambda _obj, name, kind, _reflected, _other: kind
-                    != "table"
-                    or name in tables,
+                    "include_name": lambda name, kind, _parent: kind != "table" or name in tables,
+                    "include_object": lambda _obj, name, kind, _reflected, _other: (
+                        kind != "table" or name in tables
+                    ),
                 },
             )
             report = compare(conn, contract)

@@ -5,12 +5,23 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 import wfsdk
 from wfsdk.values import ChangeRecord, Declaration, ErrorEvent, ReadEvent, Vote, WriteIntent
+
+SHIPPED_CONTRACT = Path(__file__).resolve().parent.parent / "docs" / "database" / "schema.md"
+
+
+def contract_with(directory: Path, extra: str) -> Path:
+    """The shipped contract plus sections for tables a test creates itself."""
+    path = directory / "schema.md"
+    path.write_text(SHIPPED_CONTRACT.read_text() + "\n" + extra)
+    return path
+
 
 STATUS_WRITER = Declaration(
     module="host",

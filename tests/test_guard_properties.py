@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -31,8 +32,10 @@ GUARDS = {dialect: Guard(dialect, cache_size=0) for dialect in DIALECTS}
 FAST = settings(max_examples=150, deadline=None)
 
 
-def per_dialect(strategy: object) -> st.SearchStrategy[Statement]:
-    return st.sampled_from(DIALECTS).flatmap(strategy)  # type: ignore[arg-type]
+def per_dialect(
+    strategy: Callable[[str], st.SearchStrategy[Statement]],
+) -> st.SearchStrategy[Statement]:
+    return st.sampled_from(DIALECTS).flatmap(strategy)
 
 
 def reason_for(statement: Statement) -> str:

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from kernel_support import STATUS_WRITER, Recorder, Voter, checksum, raw
+from kernel_support import (
+    SHIPPED_CONTRACT,
+    STATUS_WRITER,
+    Recorder,
+    Voter,
+    checksum,
+    contract_with,
+    raw,
+)
 
 import wfsdk
 from wfsdk import errors
@@ -30,7 +38,10 @@ def recorder() -> Recorder:
     return Recorder()
 
 
-def open_kernel(url: str, *plugins: object, host: Declaration | None = STATUS_WRITER, **kw: object):
+def open_kernel(
+    url: str, *plugins: object, host: Declaration | None = STATUS_WRITER, **kw: object
+) -> wfsdk.Kernel:
+    kw.setdefault("contract", SHIPPED_CONTRACT)
     return wfsdk.connect(
         url, plugins=[], extra_plugins=list(plugins), host_access=host, **kw  # type: ignore[arg-type]
     )
@@ -52,7 +63,7 @@ def test_connect_accepts_dsn_engine_and_factory(demo_url: str, tmp_path: Path) -
         targets.append(lambda: psycopg.connect(conninfo))
         targets.append(conninfo)
     for target in targets:
-        with wfsdk.connect(target, plugins=[]) as kernel:  # type: ignore[arg-type]
+        with wfsdk.connect(target, plugins=[], contract=SHIPPED_CONTRACT) as kernel:  # type: ignore[arg-type]
             rows = kernel.execute_query("SELECT name FROM workflow_stage_entity ORDER BY id")
             assert [r["name"] for r in rows] == ["Planning", "Writing", "Publishing"]
     # The host's own engine is left as it was: no gatekeeper on it.
@@ -319,13 +330,25 @@ def test_committed_write_and_after_write_sees_it_committed(demo_url: str) -> Non
     assert status_of(demo_url, 2) == "review"
 
 
-def test_typed_insert_update_delete(demo_url: str) -> None:
+NOTE_CONTRACT = """
+## Table: note
+
+| Column | Type | Description |
+| --- | --- | --- |
+| id | SERIAL (PK) | Primary key |
+| body | TEXT | |
+| status | TEXT | |
+"""
+
+
+def test_typed_insert_update_delete(demo_url: str, tmp_path: Path) -> None:
     key = "integer PRIMARY KEY" if demo_url.startswith("sqlite") else "serial PRIMARY KEY"
     raw(demo_url, f"CREATE TABLE note (id {key}, body text, status text)")
     host = Declaration(
         module="host", reads={"note"}, writes={"note": {"body", "status"}}, deletes={"note"}
     )
-    with open_kernel(demo_url, Voter(Vote.allow()), host=host) as kernel:
+    contract = contract_with(tmp_path, NOTE_CONTRACT)
+    with open_kernel(demo_url, Voter(Vote.allow()), host=host, contract=contract) as kernel:
         gateway = kernel.host
         inserted = gateway.insert(
             "note", {"body": "hello", "status": "new"}, actor="t", reason="t"
@@ -474,11 +497,14 @@ def test_unpreviewable_writes_are_refused(demo_url: str, sql: str, reason: str) 
     assert checksum(demo_url, ["post_workflow_stage"]) == before
 
 
-def test_table_without_primary_key_is_refused(demo_url: str) -> None:
+def test_table_without_primary_key_is_refused(demo_url: str, tmp_path: Path) -> None:
     raw(demo_url, "CREATE TABLE loose (a integer, b text)")
     raw(demo_url, "INSERT INTO loose VALUES (1, 'x')")
     host = Declaration(module="host", reads={"loose"}, writes={"loose": {"b"}})
-    with open_kernel(demo_url, Voter(Vote.allow()), host=host) as kernel:
+    contract = contract_with(
+        tmp_path, "\n## Table: loose\n\n| Column | Type |\n| --- | --- |\n| a | INTEGER |\n| b | TEXT |\n"
+    )
+    with open_kernel(demo_url, Voter(Vote.allow()), host=host, contract=contract) as kernel:
         with pytest.raises(errors.UnpreviewableWriteError, match="no primary key"):
             kernel.execute_query("UPDATE loose SET b = 'y' WHERE a = 1", actor="a", reason="r")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import textwrap
@@ -212,7 +213,10 @@ def test_each_kind_of_difference_is_reported_with_have_want_and_source(
     assert by_kind["unique"].source == source_of("UNIQUE(stage_id, weight)")
     assert by_kind["primary_key"].have == "no primary key"
     assert by_kind["missing_table"].source == source_of("## Table: ghost")
-    assert any("stage: columns in the database but not in the document: extra" in i for i in report.information)
+    assert any(
+        "stage: columns in the database but not in the document: extra" in i
+        for i in report.information
+    )
     assert any("UNIQUE (stage_id, name) is not in the document" in i for i in report.information)
 
     text = report.to_text()
@@ -364,3 +368,15 @@ def test_snapshot_round_trip_on_both_engines(engine: sa.Engine) -> None:
         assert compare(conn, contract).ok
     assert contract.tables["pair"].primary_key is not None
     assert contract.tables["Odd"].columns["Key"].nullable is False
+
+
+def test_benchmark_runs_on_the_blog_database(blog_url: str) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "bench_check", REPO / "benchmarks" / "bench_check.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.run(blog_url, str(SHIPPED), repeat=2)
+    assert result["wfsdk_ok"] is True and result["alembic_differences"] == 0
+    assert result["tables"] == 11 and result["ratio"] > 0

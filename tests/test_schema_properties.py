@@ -108,14 +108,18 @@ def contracts(draw: st.DrawFn) -> Contract:
             )
         fks: dict[Any, ForeignKeySpec] = {}
         for _ in range(draw(st.integers(0, 3))):
-            cols = tuple(draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True)))
+            cols = tuple(
+                draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True))
+            )
             target = draw(st.sampled_from([*table_names, "image", "public_x"]))
             refs = draw(st.sampled_from([(), tuple(f"r{i}" for i in range(len(cols)))]))
             fk = ForeignKeySpec(cols, target, refs)
             fks[(fk.columns, fk.ref_table, fk.ref_columns)] = fk
         uniques: dict[frozenset[str], UniqueSpec] = {}
         for _ in range(draw(st.integers(0, 2))):
-            cols = tuple(draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True)))
+            cols = tuple(
+                draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True))
+            )
             uniques.setdefault(frozenset(cols), UniqueSpec(cols))
         tables[table_name] = TableSpec(
             table_name,

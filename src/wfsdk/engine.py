@@ -32,6 +32,8 @@ SUPPORTED = ("postgresql", "sqlite")
 @attrs.frozen
 class Target:
     engine: Engine
+    # The same pool, with PostgreSQL's READ ONLY transactions switched on.
+    read_engine: Engine
     dialect: str
     display: str
     password: str | None
@@ -125,8 +127,12 @@ def resolve(target: str | Engine | Callable[[], Any]) -> Target:
         pass
     guarded = engine.execution_options()
     event.listen(guarded, "before_cursor_execute", _gatekeeper)
+    read_engine = (
+        guarded.execution_options(postgresql_readonly=True) if dialect == "postgresql" else guarded
+    )
     return Target(
         engine=guarded,
+        read_engine=read_engine,
         dialect=dialect,
         display=engine.url.render_as_string(hide_password=True),
         password=engine.url.password if isinstance(engine.url.password, str) else None,
@@ -165,5 +171,40 @@ def allowed(connection: Connection) -> Iterator[None]:
         connection.info[_ALLOW] = previous
 
 
-def set_begin(connection: Connection, statement: str) -> None:
-    connection.info[_BEGIN] = statement
+@contextmanager
+def transaction(
+    target: Target,
+    *,
+    read_only: bool,
+    connect_error: Callable[[sa.exc.DBAPIError], Exception] | None = None,
+) -> Iterator[Connection]:
+    """A connection inside a transaction that is rolled back unless the caller commits.
+
+    Read-only transactions are enforced by the database itself (PostgreSQL
+    ``READ ONLY``, SQLite ``PRAGMA query_only``), as a backstop for whatever
+    parsing cannot see, such as a function that writes.
+    """
+    sqlite = target.dialect == "sqlite"
+    try:
+        conn = (target.read_engine if read_only else target.engine).connect()
+    except sa.exc.DBAPIError as exc:
+        if connect_error is None:
+            raise
+        raise connect_error(exc) from exc
+    try:
+        if sqlite:
+            conn.info[_BEGIN] = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+        with allowed(conn):
+            conn.begin()
+            if read_only and sqlite:
+                conn.exec_driver_sql("PRAGMA query_only = ON")
+        try:
+            yield conn
+        finally:
+            with allowed(conn):
+                if conn.in_transaction():
+                    conn.rollback()
+                if read_only and sqlite:
+                    conn.exec_driver_sql("PRAGMA query_only = OFF")
+    finally:
+        conn.close()

@@ -62,7 +62,6 @@ class Gateway:
             raise ConfigurationError(f"sql must be a string, not {type(sql).__name__}")
         named, bound, classification = kernel.prepare(sql, params, self.caller)
         try:
-            kernel.check_columns(classification)
             if classification.write is None and not classification.writes:
                 kernel.access.check_read(self.declaration, classification.reads, sql)
             else:
@@ -76,6 +75,8 @@ class Gateway:
                 kernel.access.check_read(
                     self.declaration, classification.reads - classification.writes, sql
                 )
+            # After the access rules, so a write to a read-only table is always named as such.
+            kernel.check_columns(classification)
         except StatementRefusedError as exc:
             kernel.report_error(
                 exc, phase="access", caller=self.caller, statement=sql, parameters=bound

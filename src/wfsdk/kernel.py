@@ -18,16 +18,20 @@ from sqlalchemy.engine import Connection, Engine
 from wfsdk import engine as engines
 from wfsdk.access import HOST, AccessPolicy
 from wfsdk.errors import (
+    ContractError,
     DatabaseError,
     PluginError,
     PluginHookError,
+    SchemaMismatchError,
     StatementRefusedError,
+    UnknownColumnError,
     WfsdkError,
 )
 from wfsdk.gateway import Gateway
-from wfsdk.guard import Classification, Guard, StatementKind, bind_parameters
+from wfsdk.guard import Classification, Guard, bind_parameters, text_sql
 from wfsdk.plugins import LoadedPlugins, load_plugins
 from wfsdk.redact import Redactor
+from wfsdk.schema import Contract, SchemaReport, compare, load_contract, suggest_column
 from wfsdk.values import ChangeRecord, Declaration, ErrorEvent, ReadEvent, WriteIntent
 
 log = logging.getLogger("wfsdk")
@@ -39,6 +43,7 @@ T = TypeVar("T")
 ENV_DSN = "WFSDK_DSN"
 ENV_CONTRACT = "WFSDK_CONTRACT"
 ENV_STATE_DIR = "WFSDK_STATE_DIR"
+DEFAULT_CONTRACT = Path("docs") / "database" / "schema.md"
 
 
 @attrs.frozen
@@ -72,7 +77,7 @@ class Kernel:
         target: engines.Target,
         plugins: LoadedPlugins,
         *,
-        contract_path: Path | None,
+        contract_path: Path,
         state_dir: Path,
         host_access: Declaration | None,
         max_write_rows: int,
@@ -87,6 +92,9 @@ class Kernel:
         self.redactor = Redactor([target.password] if target.password else [])
         self.guard = Guard("postgres" if target.dialect == "postgresql" else "sqlite")
         self._closed = False
+        self._contract: Contract | None = None
+        self._mismatch: SchemaReport | None = None
+        self.last_report: SchemaReport | None = None
         self._table_info: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self.access = self._collect_declarations()
         host = host_access or self.access.default_host()
@@ -211,38 +219,21 @@ class Kernel:
     def connection(self, *, read_only: bool) -> Iterator[Connection]:
         """A connection in a transaction; read-only transactions are enforced by the server."""
         self._ensure_open()
-        engine: Engine = self._target.engine
-        if read_only and self.dialect == "postgresql":
-            engine = engine.execution_options(postgresql_readonly=True)
-        try:
-            conn = engine.connect()
-        except sa.exc.DBAPIError as exc:
-            raise self.database_error(exc, phase="connect", caller="", statement=None) from exc
-        try:
-            if self.dialect == "sqlite":
-                engines.set_begin(conn, "BEGIN" if read_only else "BEGIN IMMEDIATE")
-            with engines.allowed(conn):
-                conn.begin()
-                if read_only and self.dialect == "sqlite":
-                    conn.exec_driver_sql("PRAGMA query_only = ON")
-            try:
-                yield conn
-            finally:
-                with engines.allowed(conn):
-                    if read_only and self.dialect == "sqlite":
-                        conn.rollback()
-                        conn.exec_driver_sql("PRAGMA query_only = OFF")
-                    elif conn.in_transaction():
-                        conn.rollback()
-        finally:
-            conn.close()
+
+        def connect_error(exc: sa.exc.DBAPIError) -> Exception:
+            return self.database_error(exc, phase="connect", caller="", statement=None)
+
+        with engines.transaction(
+            self._target, read_only=read_only, connect_error=connect_error
+        ) as conn:
+            yield conn
 
     def run(
         self, conn: Connection, sql: str, params: Mapping[str, Any] | None = None
     ) -> sa.CursorResult[Any]:
         """Execute a statement that the guard (or the kernel itself) has already vetted."""
         with engines.allowed(conn):
-            return conn.execute(sa.text(sql), dict(params or {}))
+            return conn.execute(sa.text(text_sql(sql, self.guard_dialect)), dict(params or {}))
 
     def read(
         self, caller: str, sql: str, bound: Mapping[str, Any], tables: frozenset[str]
@@ -358,10 +349,82 @@ class Kernel:
 
     def check_columns(self, classification: Classification) -> None:
         """Refuse statements naming tables or columns the schema contract does not document."""
+        contract = self._contract
+        if contract is None:  # only while the first check is still running
+            raise ContractError("the schema contract has not been checked yet")
+        for table in sorted(classification.reads | classification.writes):
+            if contract.columns_of(table) is None:
+                documented = ", ".join(sorted(contract.tables)) or "none"
+                raise UnknownColumnError(
+                    f"table {table!r} is not in the schema contract ({self.contract_path}); "
+                    f"documented tables: {documented}",
+                    sql=classification.sql,
+                    reason="undocumented-table",
+                )
+        for table, columns in sorted(classification.columns.items()):
+            known = contract.columns_of(table)
+            if known is None or contract.is_open(table):
+                continue
+            for column in sorted(columns - known):
+                hint = suggest_column(contract, table, column)
+                did_you_mean = f"; did you mean {hint!r}?" if hint else ""
+                raise UnknownColumnError(
+                    f"column {column!r} is not documented for table {table!r} in "
+                    f"{self.contract_path}{did_you_mean}",
+                    sql=classification.sql,
+                    reason="unknown-column",
+                )
+
+    def check_schema(self) -> SchemaReport:
+        """Compare the live database with the contract, read fresh from disk.
+
+        A mismatch calls ``on_schema_mismatch``, stops this kernel (every later
+        statement is refused) and raises :class:`SchemaMismatchError`. Nothing is
+        fixed. A missing or unreadable contract raises :class:`ContractError`.
+        """
+        if self._closed:
+            raise WfsdkError("this wfsdk connection is closed")
+        try:
+            contract = load_contract(self.contract_path)
+        except ContractError as exc:
+            self.report_error(exc, phase="contract", caller="")
+            raise
+        try:
+            with self.connection(read_only=True) as conn, engines.allowed(conn):
+                report = compare(conn, contract)
+        except sa.exc.DBAPIError as exc:
+            raise self.database_error(exc, phase="schema check", caller="", statement=None) from exc
+        self.last_report = report
+        self._contract = contract
+        if report.ok:
+            return report
+        self._mismatch = report
+        mismatch = report.to_mismatch_report()
+        # Observers are told; none of them can turn the stop off.
+        for impl in self.hook.on_schema_mismatch.get_hookimpls():
+            try:
+                impl.function(**{a: mismatch for a in impl.argnames})
+            except Exception as exc:
+                self.report_error(exc, phase="on_schema_mismatch", caller="")
+        error = SchemaMismatchError(
+            f"the live database does not match {self.contract_path}: "
+            f"{len(report.differences)} difference(s). Execution stopped; nothing was "
+            f"changed or fixed.\n{report.to_text()}",
+            report=report,
+        )
+        self.report_error(error, phase="schema check", caller="")
+        raise error
 
     def _ensure_open(self) -> None:
         if self._closed:
             raise WfsdkError("this wfsdk connection is closed")
+        if self._mismatch is not None:
+            raise SchemaMismatchError(
+                "execution stopped: the live database did not match the schema contract "
+                f"{self.contract_path}; see the report, fix the document or the database by "
+                "hand, then connect again",
+                report=self._mismatch,
+            )
 
 
 def connect(
@@ -386,6 +449,9 @@ def connect(
     ``extra_plugins``: plugin objects from the host application itself.
     ``host_access``: what the host application may read and write through
     :meth:`Kernel.execute_query` (default: read what the modules read, write nothing).
+    ``contract``: the schema document (default ``WFSDK_CONTRACT``, else
+    ``docs/database/schema.md`` under the working directory). It is checked
+    before anything else runs; a mismatch raises :class:`SchemaMismatchError`.
     """
     if target is None:
         target = os.environ.get(ENV_DSN)
@@ -393,16 +459,22 @@ def connect(
             raise engines.ConfigurationError(
                 f"no database given: pass a DSN, an Engine or a factory, or set {ENV_DSN}"
             )
-    if contract is None and os.environ.get(ENV_CONTRACT):
-        contract = os.environ[ENV_CONTRACT]
+    if contract is None:
+        contract = os.environ.get(ENV_CONTRACT) or DEFAULT_CONTRACT
     resolved_state = Path(state_dir or os.environ.get(ENV_STATE_DIR) or ".wfsdk")
     loaded = load_plugins(plugins, disable_plugins, extra=extra_plugins)
     resolved = engines.resolve(target)
-    return Kernel(
+    kernel = Kernel(
         resolved,
         loaded,
-        contract_path=Path(contract) if contract is not None else None,
+        contract_path=Path(contract),
         state_dir=resolved_state,
         host_access=host_access,
         max_write_rows=max_write_rows,
     )
+    try:
+        kernel.check_schema()
+    except BaseException:
+        kernel.close()
+        raise
+    return kernel

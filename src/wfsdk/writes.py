@@ -30,7 +30,7 @@ from wfsdk.errors import (
     WfsdkError,
     WriteDeniedError,
 )
-from wfsdk.guard import Classification, WriteShape
+from wfsdk.guard import NEW_VALUE_PREFIX, Classification, WriteShape
 from wfsdk.values import (
     ChangeRecord,
     Decision,
@@ -43,9 +43,6 @@ from wfsdk.values import (
 
 if TYPE_CHECKING:
     from wfsdk.kernel import Kernel, QueryResult
-
-_NEW = "__wfsdk_new_"
-
 
 def new_change_id() -> str:
     # Sortable by time, unique across processes.
@@ -154,7 +151,7 @@ class _Preview:
                 if shape.operation is Operation.UPDATE:
                     after = dict(before)
                     for index, (column, _expr) in enumerate(shape.assignments):
-                        after[column] = row[f"{_NEW}{index}"]
+                        after[column] = row[f"{NEW_VALUE_PREFIX}{index}"]
                 changes.append(RowChange(key=key, before=before, after=after))
         changes.sort(key=lambda change: tuple(str(v) for v in change.key.values()))
         return tuple(changes)

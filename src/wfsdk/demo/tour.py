@@ -19,6 +19,8 @@ from wfsdk.values import ChangeRecord, Declaration, Vote, WriteIntent
 Echo = Callable[[str], None]
 
 PROTECTED = ("workflow_stage_entity", "llm_action", "workflow_step_entity")
+# The project's docs/database/schema.md, shipped inside the package for the demo.
+CONTRACT = Path(__file__).with_name("schema.md")
 
 
 class DemoApprover:
@@ -84,8 +86,18 @@ def run(echo: Echo, directory: Path | None = None) -> dict[str, Any]:
         extra_plugins=[DemoApprover(echo)],
         host_access=host,
         state_dir=workdir / ".wfsdk",
+        contract=CONTRACT,
     ) as kernel:
-        echo("\n2. Reading through the guard (the integration guide's own query, corrected):")
+        report = kernel.last_report
+        assert report is not None
+        echo("\n2. The live schema was checked against the documented contract before anything")
+        echo(f"   ran: {len(report.tables)} tables, {len(report.differences)} differences.")
+        outcome["contract_ok"] = report.ok
+        try:
+            kernel.execute_query("SELECT * FROM workflow_stage_entity ORDER BY order_index")
+        except StatementRefusedError as exc:
+            echo(f"   The integration guide's own example query is refused: {exc}")
+        echo("\n3. Reading through the guard (the integration guide's own query, corrected):")
         stages = kernel.execute_query(
             "SELECT id, name, stage_order FROM workflow_stage_entity ORDER BY stage_order"
         )
@@ -93,7 +105,7 @@ def run(echo: Echo, directory: Path | None = None) -> dict[str, Any]:
             echo(f"   stage {stage['stage_order']}: {stage['name']}")
         outcome["stages"] = [s["name"] for s in stages]
 
-        echo("\n3. Setting a post's stage status: preview first, nothing changes ...")
+        echo("\n4. Setting a post's stage status: preview first, nothing changes ...")
         update = (
             "UPDATE post_workflow_stage SET status = %s WHERE post_id = %s AND stage_id = %s"
         )
@@ -110,7 +122,7 @@ def run(echo: Echo, directory: Path | None = None) -> dict[str, Any]:
         assert result.change is not None
         outcome["change_id"] = result.change.change_id
 
-        echo("\n4. What the guard refuses:")
+        echo("\n5. What the guard refuses:")
         refused = []
         for label, sql in (
             ("a write to a read-only table",
@@ -126,7 +138,7 @@ def run(echo: Echo, directory: Path | None = None) -> dict[str, Any]:
         outcome["refused"] = refused
 
     after = checksums(url, PROTECTED)
-    echo("\n5. The protected tables are unchanged:")
+    echo("\n6. The protected tables are unchanged:")
     for table in PROTECTED:
         same = "unchanged" if before[table] == after[table] else "CHANGED"
         echo(f"   {table}: {before[table]} -> {after[table]} ({same})")

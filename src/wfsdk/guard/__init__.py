@@ -13,7 +13,7 @@ from wfsdk.guard._model import (
     StatementKind,
     WriteShape,
 )
-from wfsdk.guard._params import bind_parameters
+from wfsdk.guard._params import bind_parameters, text_sql
 
 __all__ = [
     "NEW_VALUE_PREFIX",
@@ -25,4 +25,5 @@ __all__ = [
     "StatementKind",
     "WriteShape",
     "bind_parameters",
+    "text_sql",
 ]

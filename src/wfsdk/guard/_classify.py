@@ -273,6 +273,8 @@ def _classify(sql: str, dialect: str) -> Classification | _Refusal:
         return _Analysis(sql, tree, dialect, first_word).classification()
     except Refused as refused:
         return _Refusal(refused.reason, refused.message)
+    except RecursionError:
+        return _Refusal("unparseable", "it is nested too deeply to analyse")
 
 
 def _parse_one(sql: str, dialect: str) -> tuple[exp.Expr, str]:
@@ -365,6 +367,8 @@ class _Scope:
 
 
 class _Analysis:
+    """One pass over a parsed statement: refusals, tables, columns, and the write shape."""
+
     def __init__(self, sql: str, tree: exp.Expr, dialect: str, first_word: str) -> None:
         self.sql = sql
         self.first_word = first_word
@@ -424,7 +428,8 @@ class _Analysis:
         attributed = self._columns(columns, dml, targets, real, scopes)
         write = None
         if len(dml) == 1 and dml[0] is tree:
-            write = self._write_shape(dml[0], real[id(targets[id(dml[0])])] or "")
+            (target_name,) = writes
+            write = self._write_shape(dml[0], target_name)
         return Classification(
             sql=self.sql,
             kind=StatementKind.WRITE if writes else StatementKind.READ,

@@ -210,3 +210,31 @@ def _placeholder(sql: str, start: int, end: int, name: str) -> str:
     before = " " if start and (_WORD.match(sql, start - 1) or sql[start - 1] in ":\\") else ""
     after = " " if end < len(sql) and (_WORD.match(sql, end) or sql[end] == ":") else ""
     return f"{before}:{name}{after}"
+
+
+# SQLAlchemy's text() takes any ``:word`` not after a word character, a colon or
+# a backslash, and not before a colon, for a bind parameter.
+_TEXT_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+
+
+@functools.lru_cache(maxsize=4096)
+def text_sql(sql: str, dialect: str) -> str:
+    """``sql`` (already in ``:name`` style) ready for SQLAlchemy's ``text()``.
+
+    A colon inside a string literal, a quoted name or a comment (``'{"a":1}'``,
+    ``'10:30'``) is not a parameter to the database, but ``text()`` would take
+    it for one; such colons are escaped as ``\\:``, which ``text()`` turns back
+    into ``:``.
+    """
+    if ":" not in sql:
+        return sql
+    placeholders = {
+        token.start
+        for token in tokenize(sql, resolve_dialect(dialect))
+        if token.token_type is TokenType.COLON
+        and not (token.start and (_WORD.match(sql, token.start - 1) or sql[token.start - 1] in ":\\"))
+        and _COLON.match(sql, token.start)
+    }
+    return _TEXT_BIND.sub(
+        lambda m: m.group(0) if m.start() in placeholders else "\\" + m.group(0), sql
+    )

@@ -55,6 +55,8 @@ _SEPARATOR_RE = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
 _EXPLICIT_RE = re.compile(
     r"^(?:\d+[.)]\s*)?(table|enum\s+type|enum|type)\s*[:\-\u2013\u2014]\s*(.+)$", re.I
 )
+# What may follow a table's name in its heading: "(read-only)", "- blog posts".
+_HEADING_NOTE_RE = re.compile(r"^(?:\(.*\)|[:\-\u2013\u2014].*)$")
 _NAME_RE = re.compile(rf'^(?:"([^"]+)"|({_IDENT}(?:\.{_IDENT})?))(.*)$')
 _BULLET_RE = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(.*)$")
 _PLACEHOLDERS = frozenset({"...", "\u2026", "etc", "etc.", "\u2026etc"})
@@ -164,13 +166,12 @@ def _scan_description(text: str, column: ColumnDef, line: int, *, nullability: b
         column.unique = True
     for match in _FK_RE.finditer(text):
         rest = text[match.end() :]
+        if _FK_RE.match(rest):
+            continue  # "foreign key references post(id)": the next match reads the target
         target = _TARGET_RE.match(rest)
         if target is None:
-            if match.group().strip().upper().startswith("FK") and not rest.strip():
-                column.fk_marker = True
-                continue
-            if re.match(r"\s*$|\s*[,.;)]", rest):
-                column.fk_marker = True
+            if re.match(r"\s*(?:$|[,.;)])", rest):
+                column.fk_marker = True  # "FK" alone: the target may be elsewhere in the row
                 continue
             problems.append(f"reference not understood in {text!r}: write References table(column)")
             continue
@@ -210,7 +211,7 @@ def _scan_nullability(text: str, column: ColumnDef) -> list[str]:
 def _plain(text: str) -> str:
     """Markdown inline text without emphasis, code marks and line-break tags."""
     text = re.sub(r"<br\s*/?>", " ", text, flags=re.I)
-    text = text.replace("`", "").replace("**", "").replace("__", "")
+    text = text.replace("`", "").replace("**", "")
     return " ".join(text.split())
 
 
@@ -340,7 +341,7 @@ class _Reader:
         text = text.strip()
         match = _NAME_RE.match(text)
         rest = match.group(3).strip() if match else ""
-        if match is None or (rest and not re.match(r"^(?:\(.*\)|[\u2013\u2014-:].*)$", rest)):
+        if match is None or (rest and not _HEADING_NOTE_RE.match(rest)):
             self.problem(line, f"heading {text!r} does not name one table or type")
             return None
         if match.group(1) is not None:

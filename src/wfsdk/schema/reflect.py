@@ -8,6 +8,7 @@ asks the database again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -168,15 +169,21 @@ def live_type(coltype: Any, dialect: sa.Dialect) -> SqlType:
         # SQLite: no declared type, which has BLOB affinity; elsewhere a type SQLAlchemy
         # does not know (it has warned), shown as UNKNOWN.
         return SqlType("bytea") if dialect.name == "sqlite" else SqlType("unknown")
-    text = str(coltype.compile(dialect=dialect))
+    return _read_type(str(coltype.compile(dialect=dialect)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_type(text: str) -> SqlType:
+    # A database has few distinct type names; reading each once keeps a check cheap.
     try:
         stream = Stream(tokenize(text), text)
         sql_type = parse_type(stream)
     except SqlSyntaxError:
         return SqlType(text.lower(), written=text)
     if not stream.at_end():
-        if sql_type.name == "text" and isinstance(getattr(coltype, "length", None), int):
+        length = stream.peek(1)
+        if sql_type.name == "text" and stream.at("(") and length and length.text.isdigit():
             # SQLite: a declared CHARACTER VARYING(n) comes back as TEXT(n).
-            return SqlType("varchar", (coltype.length,), written=text)
+            return SqlType("varchar", (int(length.text),), written=text)
         return SqlType(text.lower(), written=text)
     return attrs.evolve(sql_type, written="")
