@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
 from pgcluster import ClusterError, LogEntry, PgCluster, PostgresNotFound, find_binaries
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from kernel_support import SHIPPED_CONTRACT, Recorder, checksum, raw
 
 import wfsdk
 from wfsdk import errors
@@ -15,6 +14,8 @@ from wfsdk.cli import cli
 from wfsdk.demo import data
 from wfsdk.schema import parse_contract
 from wfsdk.values import MismatchReport
+
+from kernel_support import SHIPPED_CONTRACT, Recorder, checksum, raw
 
 GUIDE_QUERY = "SELECT * FROM workflow_stage_entity ORDER BY order_index"
 
@@ -84,7 +85,7 @@ def test_a_mismatch_stops_connect_and_no_plugin_can_turn_it_off(
 
 
 def test_missing_or_unreadable_contract_is_an_error(demo_url: str, tmp_path: Path) -> None:
-    with pytest.raises(errors.ContractError, match="nowhere.md"):
+    with pytest.raises(errors.ContractError, match=r"nowhere\.md"):
         wfsdk.connect(demo_url, plugins=[], contract=tmp_path / "nowhere.md")
     empty = tmp_path / "empty.md"
     empty.write_text("# nothing documented here\n")
@@ -163,9 +164,18 @@ def test_cli_query_prints_rows_and_refuses_with_exit_3(demo_url: str) -> None:
     code, out, _ = run_cli(*base, "SELECT name FROM workflow_stage_entity ORDER BY stage_order")
     assert code == 0 and "Planning" in out and "(3 rows)" in out
     code, out, _ = run_cli(
-        *base, "SELECT id FROM post WHERE slug = :s", "-p", "s=tomatoes-on-a-balcony", "--format", "json"
+        *base,
+        "SELECT id FROM post WHERE slug = :s",
+        "-p",
+        "s=tomatoes-on-a-balcony",
+        "--format",
+        "json",
     )
     assert code == 0 and json.loads(out) == [{"id": 1}]
-    for sql in ("DROP TABLE post", GUIDE_QUERY, "UPDATE llm_action SET llm_model = 'x' WHERE id = 1"):
+    for sql in (
+        "DROP TABLE post",
+        GUIDE_QUERY,
+        "UPDATE llm_action SET llm_model = 'x' WHERE id = 1",
+    ):
         code, _, err = run_cli(*base, sql)
         assert code == 3 and err.startswith("refused:"), (sql, err)

@@ -6,9 +6,10 @@ import stat
 import uuid
 from pathlib import Path
 
-import pgcluster
 import pytest
 import sqlalchemy as sa
+
+import pgcluster
 from conftest import (
     MISSING_POSTGRES_REASON,
     PgLog,

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+import wfsdk
+from wfsdk import errors
+from wfsdk.access import PROTECTED_TABLES
+from wfsdk.demo import data
+from wfsdk.values import Decision, Declaration, Operation, Vote
+
 from kernel_support import (
     SHIPPED_CONTRACT,
     STATUS_WRITER,
@@ -17,12 +24,6 @@ from kernel_support import (
     contract_with,
     raw,
 )
-
-import wfsdk
-from wfsdk import errors
-from wfsdk.access import PROTECTED_TABLES
-from wfsdk.demo import data
-from wfsdk.values import Declaration, Decision, Operation, Vote
 
 ALL_DEMO_TABLES = sorted(data.schema.metadata.tables)
 
@@ -43,7 +44,11 @@ def open_kernel(
 ) -> wfsdk.Kernel:
     kw.setdefault("contract", SHIPPED_CONTRACT)
     return wfsdk.connect(
-        url, plugins=[], extra_plugins=list(plugins), host_access=host, **kw  # type: ignore[arg-type]
+        url,
+        plugins=[],
+        extra_plugins=list(plugins),
+        host_access=host,
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -185,9 +190,8 @@ def test_refused_statements_never_reach_the_server(
     data.build(pg_url).dispose()
     before = checksum(pg_url, ALL_DEMO_TABLES)
     pg_log.mark()  # type: ignore[attr-defined]
-    with open_kernel(pg_url, recorder) as kernel:
-        with pytest.raises(errors.StatementRefusedError):
-            kernel.execute_query(sql)
+    with open_kernel(pg_url, recorder) as kernel, pytest.raises(errors.StatementRefusedError):
+        kernel.execute_query(sql)
     sent = pg_log.statements(include_harness=True)  # type: ignore[attr-defined]
     ddl = re.compile(r"^\s*(drop|create|alter|truncate|select \* into)\b", re.I)
     assert not [s for s in sent if ddl.match(s) or sql[:12].lower() in s.lower()], sent
@@ -230,14 +234,22 @@ def test_owner_read_only_rule_cannot_be_overridden_by_another_plugin(demo_url: s
         @wfsdk.hookimpl
         def declare_access(self) -> Declaration:
             return Declaration(
-                module="greedy", reads={"post_workflow_stage"}, writes={"post_workflow_stage": {"input_field"}}
+                module="greedy",
+                reads={"post_workflow_stage"},
+                writes={"post_workflow_stage": {"input_field"}},
             )
 
-    host = Declaration(module="host", reads={"post_workflow_stage"}, writes={"post_workflow_stage": {"input_field"}})
+    host = Declaration(
+        module="host",
+        reads={"post_workflow_stage"},
+        writes={"post_workflow_stage": {"input_field"}},
+    )
     with open_kernel(demo_url, Greedy(), Voter(Vote.allow()), host=host) as kernel:
         with pytest.raises(errors.ReadOnlyViolationError, match="input_field"):
             kernel.execute_query(
-                "UPDATE post_workflow_stage SET input_field = 'x' WHERE id = 1", actor="t", reason="t"
+                "UPDATE post_workflow_stage SET input_field = 'x' WHERE id = 1",
+                actor="t",
+                reason="t",
             )
 
 
@@ -256,7 +268,9 @@ UPDATE = "UPDATE post_workflow_stage SET status = %s WHERE post_id = %s AND stag
 
 
 def status_of(url: str, row_id: int) -> str:
-    return str(raw(url, "SELECT status FROM post_workflow_stage WHERE id = :i", {"i": row_id})[0][0])
+    return str(
+        raw(url, "SELECT status FROM post_workflow_stage WHERE id = :i", {"i": row_id})[0][0]
+    )
 
 
 def test_default_deny(demo_url: str, recorder: Recorder) -> None:
@@ -268,7 +282,11 @@ def test_default_deny(demo_url: str, recorder: Recorder) -> None:
 
 
 def test_deny_wins_and_every_reason_is_reported(demo_url: str) -> None:
-    plugins = (Voter(Vote.allow("fine")), Voter(Vote.deny("not on Sundays")), Voter(Vote.deny("no")))
+    plugins = (
+        Voter(Vote.allow("fine")),
+        Voter(Vote.deny("not on Sundays")),
+        Voter(Vote.deny("no")),
+    )
     with open_kernel(demo_url, *plugins) as kernel:
         with pytest.raises(errors.WriteDeniedError) as raised:
             kernel.execute_query(UPDATE, ("review", 1, 2), actor="ann", reason="test")
@@ -350,9 +368,7 @@ def test_typed_insert_update_delete(demo_url: str, tmp_path: Path) -> None:
     contract = contract_with(tmp_path, NOTE_CONTRACT)
     with open_kernel(demo_url, Voter(Vote.allow()), host=host, contract=contract) as kernel:
         gateway = kernel.host
-        inserted = gateway.insert(
-            "note", {"body": "hello", "status": "new"}, actor="t", reason="t"
-        )
+        inserted = gateway.insert("note", {"body": "hello", "status": "new"}, actor="t", reason="t")
         assert inserted.change is not None
         (row,) = inserted.change.rows
         new_id = row.key["id"]
@@ -373,8 +389,10 @@ def test_owner_column_rule_limits_inserts_too(demo_url: str) -> None:
     with open_kernel(demo_url, Voter(Vote.allow()), host=host) as kernel:
         with pytest.raises(errors.ReadOnlyViolationError, match="post_id, stage_id"):
             kernel.host.insert(
-                "post_workflow_stage", {"post_id": 2, "stage_id": 2, "status": "x"},
-                actor="t", reason="t",
+                "post_workflow_stage",
+                {"post_id": 2, "stage_id": 2, "status": "x"},
+                actor="t",
+                reason="t",
             )
 
 
@@ -391,12 +409,17 @@ def test_concurrent_change_between_preview_and_execution(demo_url: str, recorder
 
 def test_new_matching_row_between_preview_and_execution(demo_url: str) -> None:
     def meddle(_intent: object) -> None:
-        raw(demo_url, "INSERT INTO post_workflow_stage (id, post_id, stage_id, status) VALUES (9, 2, 3, 'x')")
+        raw(
+            demo_url,
+            "INSERT INTO post_workflow_stage (id, post_id, stage_id, status) VALUES (9, 2, 3, 'x')",
+        )
 
     with open_kernel(demo_url, Voter(Vote.allow(), before=meddle)) as kernel:
         with pytest.raises(errors.ChangedSincePreviewError):
             kernel.execute_query(
-                "UPDATE post_workflow_stage SET status = 'y' WHERE post_id = 2", actor="a", reason="r"
+                "UPDATE post_workflow_stage SET status = 'y' WHERE post_id = 2",
+                actor="a",
+                reason="r",
             )
     assert status_of(demo_url, 3) == "in_progress" and status_of(demo_url, 9) == "x"
 
@@ -502,7 +525,8 @@ def test_table_without_primary_key_is_refused(demo_url: str, tmp_path: Path) -> 
     raw(demo_url, "INSERT INTO loose VALUES (1, 'x')")
     host = Declaration(module="host", reads={"loose"}, writes={"loose": {"b"}})
     contract = contract_with(
-        tmp_path, "\n## Table: loose\n\n| Column | Type |\n| --- | --- |\n| a | INTEGER |\n| b | TEXT |\n"
+        tmp_path,
+        "\n## Table: loose\n\n| Column | Type |\n| --- | --- |\n| a | INTEGER |\n| b | TEXT |\n",
     )
     with open_kernel(demo_url, Voter(Vote.allow()), host=host, contract=contract) as kernel:
         with pytest.raises(errors.UnpreviewableWriteError, match="no primary key"):
@@ -517,4 +541,3 @@ def test_row_limit(demo_url: str) -> None:
                 actor="a",
                 reason="r",
             )
-

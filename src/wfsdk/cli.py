@@ -137,7 +137,9 @@ def plugins(show_all: bool, fmt: str) -> None:
         )
         return
     if not shown:
-        click.echo("no third-party plugins loaded" + ("" if show_all else " (--all shows built-ins)"))
+        click.echo(
+            "no third-party plugins loaded" + ("" if show_all else " (--all shows built-ins)")
+        )
         return
     for p in shown:
         origin = "built-in" if p.builtin else f"{p.distribution or '?'} {p.version or ''}".strip()

@@ -13,7 +13,9 @@ from wfsdk.errors import ConfigurationError, DatabaseError
 
 @cli.command()
 @click.option(
-    "--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
     help="Where to create the demo database (default: a new temporary directory).",
 )
 def demo(directory: Path | None) -> None:

@@ -137,14 +137,17 @@ class Gateway:
         for index, (column, value) in enumerate(values.items()):
             params[f"v{index}"] = value
             sets.append(f"{self._quote(column)} = :v{index}")
-        sql = (
-            f"UPDATE {self._quote(table)} SET {', '.join(sets)} WHERE "
-            + self._where(key, params)
-        )
+        sql = f"UPDATE {self._quote(table)} SET {', '.join(sets)} WHERE " + self._where(key, params)
         return self.execute_query(sql, params, actor=actor, reason=reason, dry_run=dry_run)
 
     def insert(
-        self, table: str, values: Mapping[str, Any], *, actor: str, reason: str, dry_run: bool = False
+        self,
+        table: str,
+        values: Mapping[str, Any],
+        *,
+        actor: str,
+        reason: str,
+        dry_run: bool = False,
     ) -> QueryResult:
         _check_mapping("values", values)
         params = {f"v{i}": value for i, value in enumerate(values.values())}

@@ -53,9 +53,7 @@ def render() -> str:
         parts.append(inspect.cleandoc(function.__doc__ or "") + "\n")
     parts.append("\n## Value objects (`wfsdk.values`)\n")
     for cls in _value_classes():
-        fields = ", ".join(
-            f"`{field.name}`" for field in attrs.fields(cls)  # type: ignore[arg-type]
-        )
+        fields = ", ".join(f"`{field.name}`" for field in attrs.fields(cls))
         parts.append(f"\n### `{cls.__name__}`\n\n{inspect.cleandoc(cls.__doc__ or '')}\n\n")
         parts.append(f"Fields: {fields}.\n")
     return "".join(parts)

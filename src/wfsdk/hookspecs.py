@@ -35,7 +35,7 @@ hookspec = pluggy.HookspecMarker("wfsdk")
 
 
 @hookspec
-def declare_access() -> Declaration | None:  # type: ignore[empty-body]
+def declare_access() -> Declaration | None:
     """Declare the tables this plugin owns and the access it needs.
 
     Called once per plugin while ``connect`` loads plugins, before any
@@ -69,10 +69,11 @@ def register_api(gateway: Gateway) -> object | None:
 def on_read(event: ReadEvent) -> None:
     """Observe a read after its rows have been fetched.
 
-    Called once per read statement, after it returned. ``event`` names the caller, the tables read, the statement, the row count
-    and the duration. The return value is ignored. An exception is reported to
-    ``on_error`` and then raised to the caller as
-    :class:`~wfsdk.errors.PluginHookError`; the read itself changed nothing.
+    Called once per read statement, after it returned. ``event`` names the
+    caller, the tables read, the statement, the row count and the duration.
+    The return value is ignored. An exception is reported to ``on_error``
+    and then raised to the caller as :class:`~wfsdk.errors.PluginHookError`;
+    the read itself changed nothing.
     """
 
 
@@ -81,9 +82,10 @@ def before_write(intent: WriteIntent) -> Vote | None:
     """Vote on a write before it happens.
 
     Called once per write, after its preview and before any transaction is
-    opened (also on a dry run). ``intent`` carries who asks (``actor``), why (``reason``), the table, the
-    statement with redacted parameters and the previewed rows, each with its
-    before and after image. Nothing has been changed yet.
+    opened (also on a dry run). ``intent`` carries who asks (``actor``), why
+    (``reason``), the table, the statement with redacted parameters and the
+    previewed rows, each with its before and after image. Nothing has been
+    changed yet.
 
     Return ``Vote.allow()``, ``Vote.deny(reason)``, or ``None`` to abstain.
     Any deny refuses the write (every reason is reported); if no plugin allows,
@@ -122,8 +124,9 @@ def after_write(change: ChangeRecord) -> None:
 def after_rollback(intent: WriteIntent, reason: str) -> None:
     """Observe a write that was rolled back after ``before_commit`` had run.
 
-    Called with the intent and the reason of the rollback. Lets a plugin mark what it made durable (a backup) as rolled back. The
-    return value is ignored; an exception is reported to ``on_error`` only.
+    Called with the intent and the reason of the rollback. Lets a plugin
+    mark what it made durable (a backup) as rolled back. The return value is
+    ignored; an exception is reported to ``on_error`` only.
     """
 
 
@@ -141,10 +144,11 @@ def on_schema_mismatch(report: MismatchReport) -> None:
 def on_error(error: ErrorEvent) -> None:
     """Observe every database, guard, policy or plugin error before it is raised.
 
-    ``error`` has the statement, redacted parameters, the transaction state and
-    the traceback. The return value is ignored. Every implementation is called
-    even if another raises; an exception here is logged and otherwise ignored, so the original error is
-    never masked. Must not retry or repair anything.
+    ``error`` has the statement, redacted parameters, the transaction state
+    and the traceback. The return value is ignored. Every implementation is
+    called even if another raises; an exception here is logged and otherwise
+    ignored, so the original error is never masked. Must not retry or repair
+    anything.
     """
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from wfsdk import engine as engines
 from wfsdk.access import HOST, AccessPolicy
 from wfsdk.errors import (
+    ConfigurationError,
     ContractError,
     DatabaseError,
     PluginError,
@@ -456,7 +457,7 @@ def connect(
     if target is None:
         target = os.environ.get(ENV_DSN)
         if not target:
-            raise engines.ConfigurationError(
+            raise ConfigurationError(
                 f"no database given: pass a DSN, an Engine or a factory, or set {ENV_DSN}"
             )
     if contract is None:

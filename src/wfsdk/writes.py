@@ -44,6 +44,7 @@ from wfsdk.values import (
 if TYPE_CHECKING:
     from wfsdk.kernel import Kernel, QueryResult
 
+
 def new_change_id() -> str:
     # Sortable by time, unique across processes.
     return f"{time.time_ns():x}-{os.getpid():x}-{uuid.uuid4().hex[:8]}"
@@ -80,7 +81,7 @@ def _comparable(value: Any) -> Any:
 
 
 def same(a: Any, b: Any) -> bool:
-    return a == b or _comparable(a) == _comparable(b)
+    return bool(a == b or _comparable(a) == _comparable(b))
 
 
 def _same_row(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
@@ -140,9 +141,9 @@ class _Preview:
         changes = []
         if shape.operation is Operation.INSERT:
             for row in result:
-                after = {c: row[c] for c in shape.insert_columns}
-                key = {c: after[c] for c in self.pk if c in after}
-                changes.append(RowChange(key=key, before=None, after=after))
+                inserted = {c: row[c] for c in shape.insert_columns}
+                key = {c: inserted[c] for c in self.pk if c in inserted}
+                changes.append(RowChange(key=key, before=None, after=inserted))
         else:
             for row in result:
                 before = {c: row[c] for c in self.columns}
@@ -176,8 +177,12 @@ def _vote(kernel: Kernel, intent: WriteIntent) -> tuple[tuple[Vote, ...], list[s
             result = impl.function(**{a: intent for a in impl.argnames})
         except Exception as exc:
             kernel.report_error(
-                exc, phase="before_write", caller=intent.caller, change_id=intent.change_id,
-                statement=intent.statement, parameters=intent.parameters,
+                exc,
+                phase="before_write",
+                caller=intent.caller,
+                change_id=intent.change_id,
+                statement=intent.statement,
+                parameters=intent.parameters,
             )
             vote = Vote.deny(f"{name} raised {type(exc).__name__}: {exc}", voter=name)
         else:
@@ -277,7 +282,11 @@ def execute_write(
             f"write to {shape.table!r} refused: " + "; ".join(denials), reasons=denials
         )
         kernel.report_error(
-            error, phase="before_write", caller=caller, statement=sql, parameters=params,
+            error,
+            phase="before_write",
+            caller=caller,
+            statement=sql,
+            parameters=params,
             change_id=change_id,
         )
         raise error
@@ -361,17 +370,25 @@ def _rolled_back(
 ) -> None:
     if not reported:
         kernel.report_error(
-            exc, phase="write", caller=intent.caller, statement=intent.statement,
-            parameters=intent.parameters, transaction_state="rolled back",
+            exc,
+            phase="write",
+            caller=intent.caller,
+            statement=intent.statement,
+            parameters=intent.parameters,
+            transaction_state="rolled back",
             change_id=intent.change_id,
         )
     if prepared:
         for impl in kernel.hook.after_rollback.get_hookimpls():
             try:
-                impl.function(**{a: {"intent": intent, "reason": str(exc)}[a] for a in impl.argnames})
+                impl.function(
+                    **{a: {"intent": intent, "reason": str(exc)}[a] for a in impl.argnames}
+                )
             except Exception as hook_exc:
                 kernel.report_error(
-                    hook_exc, phase="after_rollback", caller=intent.caller,
+                    hook_exc,
+                    phase="after_rollback",
+                    caller=intent.caller,
                     change_id=intent.change_id,
                 )
 
@@ -413,7 +430,9 @@ def _verify(
     problems: list[str] = []
     if shape.operation is Operation.INSERT:
         if len(returned) != len(preview.rows):
-            problems.append(f"inserted {len(returned)} rows, the preview showed {len(preview.rows)}")
+            problems.append(
+                f"inserted {len(returned)} rows, the preview showed {len(preview.rows)}"
+            )
         for got, want in zip(returned, preview.rows, strict=False):
             if not _same_row(got.after, want.after):
                 problems.append(f"row {got.key} holds {got.after}, expected {want.after}")

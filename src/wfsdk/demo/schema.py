@@ -14,9 +14,7 @@ from sqlalchemy.dialects import postgresql
 metadata = sa.MetaData()
 
 JSONB = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-POST_STATUS = sa.Enum(
-    "draft", "in_process", "published", "archived", "deleted", name="post_status"
-)
+POST_STATUS = sa.Enum("draft", "in_process", "published", "archived", "deleted", name="post_status")
 NOW = sa.text("CURRENT_TIMESTAMP")
 
 
@@ -71,9 +69,7 @@ workflow_step_entity = sa.Table(
     sa.Column("field_name", sa.Text),
     sa.Column("order_index", sa.Integer),
     sa.Column("default_input_format_id", sa.Integer, sa.ForeignKey("workflow_format_template.id")),
-    sa.Column(
-        "default_output_format_id", sa.Integer, sa.ForeignKey("workflow_format_template.id")
-    ),
+    sa.Column("default_output_format_id", sa.Integer, sa.ForeignKey("workflow_format_template.id")),
     sa.UniqueConstraint("sub_stage_id", "name"),
 )
 
@@ -166,15 +162,48 @@ post = sa.Table(
 
 # The content fields of post_development, in the order the CMS created them.
 CONTENT_FIELDS = (
-    "basic_idea provisional_title idea_scope topics_to_cover interesting_facts "
-    "tartans_products section_planning section_headings section_order main_title subtitle "
-    "intro_blurb conclusion basic_metadata tags categories image_captions seo_optimization "
-    "self_review peer_review final_check scheduling deployment verification "
-    "feedback_collection content_updates version_control platform_selection "
-    "content_adaptation distribution engagement_tracking summary idea_seed "
-    "provisional_title_primary concepts facts outline allocated_facts sections title_order "
-    "expanded_idea"
-).split()
+    "basic_idea",
+    "provisional_title",
+    "idea_scope",
+    "topics_to_cover",
+    "interesting_facts",
+    "tartans_products",
+    "section_planning",
+    "section_headings",
+    "section_order",
+    "main_title",
+    "subtitle",
+    "intro_blurb",
+    "conclusion",
+    "basic_metadata",
+    "tags",
+    "categories",
+    "image_captions",
+    "seo_optimization",
+    "self_review",
+    "peer_review",
+    "final_check",
+    "scheduling",
+    "deployment",
+    "verification",
+    "feedback_collection",
+    "content_updates",
+    "version_control",
+    "platform_selection",
+    "content_adaptation",
+    "distribution",
+    "engagement_tracking",
+    "summary",
+    "idea_seed",
+    "provisional_title_primary",
+    "concepts",
+    "facts",
+    "outline",
+    "allocated_facts",
+    "sections",
+    "title_order",
+    "expanded_idea",
+)
 
 post_development = sa.Table(
     "post_development",

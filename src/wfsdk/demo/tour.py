@@ -31,8 +31,10 @@ class DemoApprover:
 
     @wfsdk.hookimpl
     def before_write(self, intent: WriteIntent) -> Vote:
-        self.echo(f"  approval asked: {intent.actor} wants to {intent.operation.value} "
-                  f"{intent.table} because {intent.reason!r}")
+        self.echo(
+            f"  approval asked: {intent.actor} wants to {intent.operation.value} "
+            f"{intent.table} because {intent.reason!r}"
+        )
         for row in intent.rows:
             for column in row.changed_columns():
                 before = (row.before or {}).get(column)
@@ -78,7 +80,10 @@ def run(echo: Echo, directory: Path | None = None) -> dict[str, Any]:
     host = Declaration(
         module="host",
         reads=frozenset(schema.metadata.tables),
-        writes={"post_workflow_stage": {"status", "completed_at"}, "llm_action": {"prompt_template"}},
+        writes={
+            "post_workflow_stage": {"status", "completed_at"},
+            "llm_action": {"prompt_template"},
+        },
     )
     with wfsdk.connect(
         url,
@@ -106,15 +111,15 @@ def run(echo: Echo, directory: Path | None = None) -> dict[str, Any]:
         outcome["stages"] = [s["name"] for s in stages]
 
         echo("\n4. Setting a post's stage status: preview first, nothing changes ...")
-        update = (
-            "UPDATE post_workflow_stage SET status = %s WHERE post_id = %s AND stage_id = %s"
-        )
+        update = "UPDATE post_workflow_stage SET status = %s WHERE post_id = %s AND stage_id = %s"
         preview = kernel.execute_query(
             update, ("review", 1, 2), actor="demo-editor", reason="draft ready", dry_run=True
         )
         assert preview.preview is not None
-        echo(f"   dry run: {len(preview.preview.rows)} row(s) would change; "
-             f"would commit: {preview.would_commit}")
+        echo(
+            f"   dry run: {len(preview.preview.rows)} row(s) would change; "
+            f"would commit: {preview.would_commit}"
+        )
         echo("   ... then for real:")
         result = kernel.execute_query(
             update, ("review", 1, 2), actor="demo-editor", reason="draft ready"
@@ -125,8 +130,10 @@ def run(echo: Echo, directory: Path | None = None) -> dict[str, Any]:
         echo("\n5. What the guard refuses:")
         refused = []
         for label, sql in (
-            ("a write to a read-only table",
-             "UPDATE llm_action SET prompt_template = 'changed' WHERE id = 1"),
+            (
+                "a write to a read-only table",
+                "UPDATE llm_action SET prompt_template = 'changed' WHERE id = 1",
+            ),
             ("a DDL statement", "DROP TABLE post"),
             ("two statements in one string", "SELECT 1 AS one; DELETE FROM post WHERE id = 1"),
         ):

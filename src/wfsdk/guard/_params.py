@@ -232,7 +232,9 @@ def text_sql(sql: str, dialect: str) -> str:
         token.start
         for token in tokenize(sql, resolve_dialect(dialect))
         if token.token_type is TokenType.COLON
-        and not (token.start and (_WORD.match(sql, token.start - 1) or sql[token.start - 1] in ":\\"))
+        and not (
+            token.start and (_WORD.match(sql, token.start - 1) or sql[token.start - 1] in ":\\")
+        )
         and _COLON.match(sql, token.start)
     }
     return _TEXT_BIND.sub(
