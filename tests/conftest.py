@@ -59,6 +59,19 @@ def shared_dir(env: Mapping[str, str]) -> Path:
     return Path(override).expanduser().resolve() if override else REPO_ROOT.parent / "shared"
 
 
+@pytest.fixture(autouse=True)
+def _isolated_wfsdk_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test starts with no third-party plugin loaded and its own journal directory.
+
+    The nox session installs the plugins under plugins/; a test that wants them
+    says so (``connect(plugins=[...])`` or its own ``WFSDK_PLUGINS``).
+    """
+    for name in ("WFSDK_DSN", "WFSDK_CONTRACT", "WFSDK_DISABLE_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WFSDK_PLUGINS", "")
+    monkeypatch.setenv("WFSDK_STATE_DIR", str(tmp_path / "wfsdk-state"))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Markers follow the fixtures, so "-m 'not postgres'" deselects every test that would
     # start a server, including ones whose authors forgot the marker.

@@ -203,3 +203,18 @@ class ErrorEvent:
     transaction_state: str = "none"
     traceback: str = ""
     change_id: str | None = None
+
+
+@attrs.frozen
+class DataProblem:
+    """Something wrong in the data itself, found by ``wfsdk integrity`` and never fixed.
+
+    ``kind`` is a short stable code (``missing-reference``, ``duplicate-order``,
+    ``unknown-field``, ``bad-config``, ...) so reports can be counted per kind.
+    """
+
+    kind: str
+    table: str
+    row_id: Any
+    message: str
+    module: str = ""
