@@ -24,7 +24,7 @@ from wfsdk.errors import (
     WfsdkError,
     WriteDeniedError,
 )
-from wfsdk.plugins import load_plugins
+from wfsdk.plugins import call_impl, load_plugins
 
 EXIT_MISMATCH = 1
 EXIT_USAGE = 2
@@ -222,7 +222,7 @@ def _register_plugin_commands(group: click.Group) -> None:
         return
     for impl in loaded.manager.hook.register_commands.get_hookimpls():
         try:
-            impl.function(**{name: group for name in impl.argnames})
+            call_impl(impl, cli=group)
         except Exception as exc:
             info = loaded.info(impl.plugin)
             click.echo(

@@ -36,6 +36,14 @@ class Gateway:
     def __repr__(self) -> str:
         return f"<wfsdk.Gateway for {self.caller!r}>"
 
+    def documented_columns(self, table: str) -> frozenset[str] | None:
+        """The columns the schema contract documents for ``table`` (``None``: not documented).
+
+        Lets a module check names found in data (field mappings, step configs)
+        against the documented schema without a query.
+        """
+        return self._kernel.documented_columns(table)
+
     def execute_query(
         self,
         sql: str,

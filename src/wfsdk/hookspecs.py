@@ -3,7 +3,9 @@
 Each hook is a bare function whose docstring is its contract: when it is
 called, what it receives, what it may return, and what an exception raised in
 it does. Arguments are frozen attrs value objects from :mod:`wfsdk.values`, so
-fields can be added without breaking plugins. A plugin implements any subset,
+fields can be added without breaking plugins. Observing and voting hooks also
+receive ``journal``, the connection's :class:`~wfsdk.journal.Journal` (its
+state directory outside the database), for plugins that must keep records. A plugin implements any subset,
 with any subset of the arguments, using ``wfsdk.hookimpl``.
 
 Built-in modules (``wfsdk.modules.core``, ``.workflow``, ``.llm``) implement
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     import click
 
     from wfsdk.gateway import Gateway
+    from wfsdk.journal import Journal
     from wfsdk.values import (
         ChangeRecord,
         Declaration,
@@ -66,7 +69,7 @@ def register_api(gateway: Gateway) -> object | None:
 
 
 @hookspec
-def on_read(event: ReadEvent) -> None:
+def on_read(event: ReadEvent, journal: Journal) -> None:
     """Observe a read after its rows have been fetched.
 
     Called once per read statement, after it returned. ``event`` names the
@@ -78,7 +81,7 @@ def on_read(event: ReadEvent) -> None:
 
 
 @hookspec
-def before_write(intent: WriteIntent) -> Vote | None:
+def before_write(intent: WriteIntent, journal: Journal) -> Vote | None:
     """Vote on a write before it happens.
 
     Called once per write, after its preview and before any transaction is
@@ -96,7 +99,7 @@ def before_write(intent: WriteIntent) -> Vote | None:
 
 
 @hookspec
-def before_commit(intent: WriteIntent) -> Receipt | None:
+def before_commit(intent: WriteIntent, journal: Journal) -> Receipt | None:
     """Make something durable inside the write's transaction, before it commits.
 
     Called after the rows were locked and found equal to the preview, before
@@ -108,7 +111,7 @@ def before_commit(intent: WriteIntent) -> Receipt | None:
 
 
 @hookspec
-def after_write(change: ChangeRecord) -> None:
+def after_write(change: ChangeRecord, journal: Journal) -> None:
     """Observe a change once it has committed.
 
     ``change`` holds the change id, the rows before and after, who asked and
@@ -121,7 +124,7 @@ def after_write(change: ChangeRecord) -> None:
 
 
 @hookspec
-def after_rollback(intent: WriteIntent, reason: str) -> None:
+def after_rollback(intent: WriteIntent, reason: str, journal: Journal) -> None:
     """Observe a write that was rolled back after ``before_commit`` had run.
 
     Called with the intent and the reason of the rollback. Lets a plugin
@@ -131,7 +134,7 @@ def after_rollback(intent: WriteIntent, reason: str) -> None:
 
 
 @hookspec
-def on_schema_mismatch(report: MismatchReport) -> None:
+def on_schema_mismatch(report: MismatchReport, journal: Journal) -> None:
     """Observe a live schema that differs from the documented contract.
 
     Called before :class:`~wfsdk.errors.SchemaMismatchError` is raised.
@@ -141,7 +144,7 @@ def on_schema_mismatch(report: MismatchReport) -> None:
 
 
 @hookspec
-def on_error(error: ErrorEvent) -> None:
+def on_error(error: ErrorEvent, journal: Journal) -> None:
     """Observe every database, guard, policy or plugin error before it is raised.
 
     ``error`` has the statement, redacted parameters, the transaction state

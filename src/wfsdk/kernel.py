@@ -30,7 +30,8 @@ from wfsdk.errors import (
 )
 from wfsdk.gateway import Gateway
 from wfsdk.guard import Classification, Guard, bind_parameters, text_sql
-from wfsdk.plugins import LoadedPlugins, load_plugins
+from wfsdk.journal import Journal
+from wfsdk.plugins import LoadedPlugins, call_impl, load_plugins
 from wfsdk.redact import Redactor
 from wfsdk.schema import Contract, SchemaReport, compare, load_contract, suggest_column
 from wfsdk.values import ChangeRecord, Declaration, ErrorEvent, ReadEvent, WriteIntent
@@ -89,6 +90,7 @@ class Kernel:
         self.dialect = target.dialect
         self.contract_path = contract_path
         self.state_dir = state_dir
+        self.journal = Journal(state_dir)
         self.max_write_rows = max_write_rows
         self.redactor = Redactor([target.password] if target.password else [])
         self.guard = Guard("postgres" if target.dialect == "postgresql" else "sqlite")
@@ -140,7 +142,7 @@ class Kernel:
             info = self.plugins.info(impl.plugin)
             declaration = self._declaration_of(impl.plugin)
             try:
-                api = impl.function(gateway=Gateway(self, declaration))
+                api = call_impl(impl, gateway=Gateway(self, declaration))
             except Exception as exc:
                 raise PluginError(
                     f"register_api raised {type(exc).__name__}: {exc}",
@@ -255,7 +257,7 @@ class Kernel:
             duration_s=time.perf_counter() - started,
             dialect=self.dialect,
         )
-        self.notify("on_read", event=event)
+        self.notify("on_read", event=event, journal=self.journal)
         return rows
 
     def table_info(self, conn: Connection, table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -276,6 +278,8 @@ class Kernel:
         """Call an observing hook; a raising plugin is reported and then raised."""
         try:
             getattr(self.hook, hook_name)(**kwargs)
+        except WfsdkError:
+            raise
         except Exception as exc:
             change = kwargs.get("change")
             change_id = getattr(change, "change_id", None)
@@ -316,7 +320,7 @@ class Kernel:
         # Every observer hears about every error, even if another observer fails.
         for impl in self.hook.on_error.get_hookimpls():
             try:
-                impl.function(**{a: event for a in impl.argnames})
+                call_impl(impl, error=event, journal=self.journal)
             except Exception:
                 log.exception("on_error of plugin %s raised; ignored", impl.plugin_name)
 
@@ -376,6 +380,11 @@ class Kernel:
                     reason="unknown-column",
                 )
 
+    def documented_columns(self, table: str) -> frozenset[str] | None:
+        if self._contract is None:
+            raise ContractError("the schema contract has not been checked yet")
+        return self._contract.columns_of(table)
+
     def check_schema(self) -> SchemaReport:
         """Compare the live database with the contract, read fresh from disk.
 
@@ -404,7 +413,7 @@ class Kernel:
         # Observers are told; none of them can turn the stop off.
         for impl in self.hook.on_schema_mismatch.get_hookimpls():
             try:
-                impl.function(**{a: mismatch for a in impl.argnames})
+                call_impl(impl, report=mismatch, journal=self.journal)
             except Exception as exc:
                 self.report_error(exc, phase="on_schema_mismatch", caller="")
         error = SchemaMismatchError(

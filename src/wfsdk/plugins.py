@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from types import ModuleType
+from typing import Any
 
 import attrs
 import pluggy
@@ -183,6 +184,16 @@ def _version(distribution: str) -> str | None:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return None
+
+
+def call_impl(impl: pluggy.HookImpl, **arguments: Any) -> Any:
+    """Call one implementation with just the arguments it asked for.
+
+    The kernel calls voting and error hooks one implementation at a time, so
+    that one plugin's exception neither hides another's vote nor masks the
+    original error.
+    """
+    return impl.function(**{name: arguments[name] for name in impl.argnames})
 
 
 def plugin_module(name: str) -> ModuleType:

@@ -31,6 +31,7 @@ from wfsdk.errors import (
     WriteDeniedError,
 )
 from wfsdk.guard import NEW_VALUE_PREFIX, Classification, WriteShape
+from wfsdk.plugins import call_impl
 from wfsdk.values import (
     ChangeRecord,
     Decision,
@@ -174,7 +175,7 @@ def _vote(kernel: Kernel, intent: WriteIntent) -> tuple[tuple[Vote, ...], list[s
     for impl in reversed(kernel.hook.before_write.get_hookimpls()):
         name = impl.plugin_name
         try:
-            result = impl.function(**{a: intent for a in impl.argnames})
+            result = call_impl(impl, intent=intent, journal=kernel.journal)
         except Exception as exc:
             kernel.report_error(
                 exc,
@@ -317,7 +318,7 @@ def _commit(
             prepared = True
             for impl in reversed(kernel.hook.before_commit.get_hookimpls()):
                 try:
-                    receipt = impl.function(**{a: intent for a in impl.argnames})
+                    receipt = call_impl(impl, intent=intent, journal=kernel.journal)
                 except Exception as exc:
                     raise WriteDeniedError(
                         f"{impl.plugin_name} could not prepare the change "
@@ -354,7 +355,7 @@ def _commit(
         receipts=tuple(receipts),
         committed_at=dt.datetime.now(dt.UTC).isoformat(),
     )
-    kernel.notify("after_write", change=change)
+    kernel.notify("after_write", change=change, journal=kernel.journal)
     return QueryResult(change=change, preview=intent, votes=votes, would_commit=True)
 
 
@@ -381,9 +382,7 @@ def _rolled_back(
     if prepared:
         for impl in kernel.hook.after_rollback.get_hookimpls():
             try:
-                impl.function(
-                    **{a: {"intent": intent, "reason": str(exc)}[a] for a in impl.argnames}
-                )
+                call_impl(impl, intent=intent, reason=str(exc), journal=kernel.journal)
             except Exception as hook_exc:
                 kernel.report_error(
                     hook_exc,
