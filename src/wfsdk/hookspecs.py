@@ -5,8 +5,9 @@ called, what it receives, what it may return, and what an exception raised in
 it does. Arguments are frozen attrs value objects from :mod:`wfsdk.values`, so
 fields can be added without breaking plugins. Observing and voting hooks also
 receive ``journal``, the connection's :class:`~wfsdk.journal.Journal` (its
-state directory outside the database), for plugins that must keep records. A plugin implements any subset,
-with any subset of the arguments, using ``wfsdk.hookimpl``.
+state directory outside the database), for plugins that must keep records.
+A plugin implements any subset, with any subset of the arguments, using
+``wfsdk.hookimpl``.
 
 Built-in modules (``wfsdk.modules.core``, ``.workflow``, ``.llm``) implement
 these hooks exactly as a pip-installed plugin does.
