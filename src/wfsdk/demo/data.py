@@ -243,89 +243,70 @@ POSTS = [
 ]
 
 
+# Column names for the tuples above, in the same order.
+_COLUMNS: dict[sa.Table, tuple[str, ...]] = {
+    schema.workflow_stage_entity: ("id", "name", "description", "stage_order"),
+    schema.workflow_sub_stage_entity: ("id", "stage_id", "name", "description", "sub_stage_order"),
+    schema.workflow_step_entity: (
+        "id",
+        "sub_stage_id",
+        "name",
+        "description",
+        "step_order",
+        "config",
+        "field_name",
+    ),
+    schema.workflow_field_mapping: (
+        "id",
+        "field_name",
+        "stage_id",
+        "substage_id",
+        "order_index",
+        "workflow_step_id",
+        "field_type",
+        "table_name",
+        "column_name",
+        "display_name",
+        "is_required",
+    ),
+    schema.llm_provider: ("id", "name", "type", "api_url", "auth_token", "description"),
+    schema.llm_prompt: ("id", "name", "description", "prompt_text", "system_prompt"),
+    schema.llm_action: (
+        "id",
+        "field_name",
+        "prompt_template",
+        "prompt_template_id",
+        "llm_model",
+        "input_field",
+        "output_field",
+        "provider_id",
+    ),
+    schema.post: ("id", "title", "slug", "status"),
+}
+_ROWS: dict[sa.Table, list[Any]] = {
+    schema.workflow_stage_entity: STAGES,
+    schema.workflow_sub_stage_entity: SUB_STAGES,
+    schema.workflow_step_entity: STEPS,
+    schema.workflow_field_mapping: FIELD_MAPPINGS,
+    schema.llm_provider: PROVIDERS,
+    schema.llm_prompt: PROMPTS,
+    schema.llm_action: ACTIONS,
+    schema.post: POSTS,
+}
+
+
 def populate(engine: sa.Engine) -> None:
     """Fill freshly created demo tables (fixture code: runs outside the kernel)."""
     now = dt.datetime(2026, 3, 1, 9, 30)
     with engine.begin() as conn:
+        for table, rows in _ROWS.items():
+            columns = _COLUMNS[table]
+            conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+        # Steps keep their order in order_index too, as the CMS's own rows do.
         conn.execute(
-            schema.workflow_stage_entity.insert(),
-            [dict(id=i, name=n, description=d, stage_order=o) for i, n, d, o in STAGES],
-        )
-        conn.execute(
-            schema.workflow_sub_stage_entity.insert(),
-            [
-                dict(id=i, stage_id=s, name=n, description=d, sub_stage_order=o)
-                for i, s, n, d, o in SUB_STAGES
-            ],
-        )
-        conn.execute(
-            schema.workflow_step_entity.insert(),
-            [
-                dict(
-                    id=i,
-                    sub_stage_id=s,
-                    name=n,
-                    description=d,
-                    step_order=o,
-                    config=c,
-                    field_name=f,
-                    order_index=o,
-                )
-                for i, s, n, d, o, c, f in STEPS
-            ],
-        )
-        conn.execute(
-            schema.workflow_field_mapping.insert(),
-            [
-                dict(
-                    id=i,
-                    field_name=f,
-                    stage_id=st,
-                    substage_id=ss,
-                    order_index=o,
-                    workflow_step_id=step,
-                    field_type=ft,
-                    table_name=t,
-                    column_name=c,
-                    display_name=dn,
-                    is_required=r,
-                )
-                for i, f, st, ss, o, step, ft, t, c, dn, r in FIELD_MAPPINGS
-            ],
-        )
-        conn.execute(
-            schema.llm_provider.insert(),
-            [
-                dict(id=i, name=n, type=t, api_url=u, auth_token=a, description=d)
-                for i, n, t, u, a, d in PROVIDERS
-            ],
-        )
-        conn.execute(
-            schema.llm_prompt.insert(),
-            [
-                dict(id=i, name=n, description=d, prompt_text=p, system_prompt=s)
-                for i, n, d, p, s in PROMPTS
-            ],
-        )
-        conn.execute(
-            schema.llm_action.insert(),
-            [
-                dict(
-                    id=i,
-                    field_name=n,
-                    prompt_template=t,
-                    prompt_template_id=p,
-                    llm_model=m,
-                    input_field=inp,
-                    output_field=out,
-                    provider_id=prov,
-                )
-                for i, n, t, p, m, inp, out, prov in ACTIONS
-            ],
-        )
-        conn.execute(
-            schema.post.insert(),
-            [dict(id=i, title=t, slug=s, status=st) for i, t, s, st in POSTS],
+            schema.workflow_step_entity.update().values(
+                order_index=schema.workflow_step_entity.c.step_order
+            )
         )
         for development in (
             dict(
@@ -338,51 +319,36 @@ def populate(engine: sa.Engine) -> None:
             dict(id=2, post_id=2, idea_seed="A worm bin under the sink"),
         ):
             conn.execute(schema.post_development.insert(), development)
+        stage_columns = ("id", "post_id", "stage_id", "started_at", "completed_at", "status")
         conn.execute(
             schema.post_workflow_stage.insert(),
             [
-                dict(id=1, post_id=1, stage_id=1, started_at=now, completed_at=now, status="done"),
-                dict(
-                    id=2,
-                    post_id=1,
-                    stage_id=2,
-                    started_at=now,
-                    completed_at=None,
-                    status="in_progress",
-                ),
-                dict(
-                    id=3,
-                    post_id=2,
-                    stage_id=1,
-                    started_at=now,
-                    completed_at=None,
-                    status="in_progress",
-                ),
+                dict(zip(stage_columns, row, strict=True))
+                for row in (
+                    (1, 1, 1, now, now, "done"),
+                    (2, 1, 2, now, None, "in_progress"),
+                    (3, 2, 1, now, None, "in_progress"),
+                )
             ],
+        )
+        action_columns = (
+            "id",
+            "post_id",
+            "step_id",
+            "action_id",
+            "input_field",
+            "output_field",
+            "button_label",
+            "button_order",
         )
         conn.execute(
             schema.post_workflow_step_action.insert(),
             [
-                dict(
-                    id=1,
-                    post_id=1,
-                    step_id=1,
-                    action_id=1,
-                    input_field="idea_seed",
-                    output_field="basic_idea",
-                    button_label="Expand",
-                    button_order=1,
-                ),
-                dict(
-                    id=2,
-                    post_id=1,
-                    step_id=2,
-                    action_id=2,
-                    input_field="basic_idea",
-                    output_field="provisional_title",
-                    button_label="Titles",
-                    button_order=1,
-                ),
+                dict(zip(action_columns, row, strict=True))
+                for row in (
+                    (1, 1, 1, 1, "idea_seed", "basic_idea", "Expand", 1),
+                    (2, 1, 2, 2, "basic_idea", "provisional_title", "Titles", 1),
+                )
             ],
         )
 

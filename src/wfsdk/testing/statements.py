@@ -19,19 +19,14 @@ from collections.abc import Sequence
 import attrs
 from hypothesis import strategies as st
 
+from wfsdk.access import PROTECTED_TABLES
+
 POSTGRES = "postgres"
 SQLITE = "sqlite"
 DIALECTS = (POSTGRES, SQLITE)
 
 #: The tables no module may ever write (rule 2 of the design).
-READ_ONLY_TABLES = (
-    "workflow_stage_entity",
-    "workflow_sub_stage_entity",
-    "workflow_step_entity",
-    "workflow_field_mapping",
-    "llm_action",
-    "post_workflow_step_action",
-)
+READ_ONLY_TABLES = tuple(sorted(PROTECTED_TABLES))
 WRITABLE_TABLES = ("post_workflow_stage", "post_development", "post")
 
 
