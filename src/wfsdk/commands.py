@@ -70,3 +70,6 @@ def snapshot(ctx: Context, tables: str | None) -> None:
         finally:
             target.engine.dispose()
     click.echo(document, nl=False)
+
+
+from wfsdk import commands_domain  # noqa: E402, F401
