@@ -14,6 +14,8 @@ import sqlalchemy as sa
 import wfsdk
 from wfsdk.demo import data, schema
 from wfsdk.errors import StatementRefusedError
+from wfsdk.modules.llm import LlmApi
+from wfsdk.modules.workflow import WorkflowApi
 from wfsdk.values import ChangeRecord, Declaration, Vote, WriteIntent
 
 Echo = Callable[[str], None]
@@ -80,10 +82,8 @@ def run(echo: Echo, directory: Path | None = None) -> dict[str, Any]:
     host = Declaration(
         module="host",
         reads=frozenset(schema.metadata.tables),
-        writes={
-            "post_workflow_stage": {"status", "completed_at"},
-            "llm_action": {"prompt_template"},
-        },
+        # Declared on purpose, to show that the owner's read-only rule still wins.
+        writes={"llm_action": {"prompt_template"}},
     )
     with wfsdk.connect(
         url,
@@ -102,18 +102,27 @@ def run(echo: Echo, directory: Path | None = None) -> dict[str, Any]:
             kernel.execute_query("SELECT * FROM workflow_stage_entity ORDER BY order_index")
         except StatementRefusedError as exc:
             echo(f"   The integration guide's own example query is refused: {exc}")
-        echo("\n3. Reading through the guard (the integration guide's own query, corrected):")
-        stages = kernel.execute_query(
-            "SELECT id, name, stage_order FROM workflow_stage_entity ORDER BY stage_order"
-        )
-        for stage in stages:
-            echo(f"   stage {stage['stage_order']}: {stage['name']}")
-        outcome["stages"] = [s["name"] for s in stages]
+        echo("\n3. The workflow tree, read by the built-in modules in three queries:")
+        tree = kernel.api(WorkflowApi).tree()
+        for node in tree.stages:
+            echo(f"   {node.stage.order}. {node.stage.name}")
+            for sub in node.sub_stages:
+                steps = ", ".join(step.name for step in sub.steps) or "no steps"
+                echo(f"      {sub.sub_stage.name}: {steps}")
+        outcome["stages"] = [node.stage.name for node in tree.stages]
+
+        llm = kernel.api(LlmApi)
+        action = llm.actions()[0]
+        prompt = llm.render_prompt(action.id, 1)
+        echo(f"\n   Action {action.name!r} rendered for post 1 (the template is not changed):")
+        for message in prompt.messages:
+            echo(f"     [{message.role}] {message.content}")
+        outcome["rendered_fields"] = list(prompt.fields_used)
 
         echo("\n4. Setting a post's stage status: preview first, nothing changes ...")
-        update = "UPDATE post_workflow_stage SET status = %s WHERE post_id = %s AND stage_id = %s"
-        preview = kernel.execute_query(
-            update, ("review", 1, 2), actor="demo-editor", reason="draft ready", dry_run=True
+        workflow = kernel.api(WorkflowApi)
+        preview = workflow.set_stage_status(
+            1, 2, "review", actor="demo-editor", reason="draft ready", dry_run=True
         )
         assert preview.preview is not None
         echo(
@@ -121,8 +130,8 @@ def run(echo: Echo, directory: Path | None = None) -> dict[str, Any]:
             f"would commit: {preview.would_commit}"
         )
         echo("   ... then for real:")
-        result = kernel.execute_query(
-            update, ("review", 1, 2), actor="demo-editor", reason="draft ready"
+        result = workflow.set_stage_status(
+            1, 2, "review", actor="demo-editor", reason="draft ready"
         )
         assert result.change is not None
         outcome["change_id"] = result.change.change_id
