@@ -1,4 +1,5 @@
-"""Developer and CI entry points: ``nox -s tests`` (default), ``lint``, ``typecheck``, ``bench``."""
+"""Developer and CI entry points: ``nox -s tests`` (default), ``contract``, ``lint``, ``typecheck``,
+``bench``."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ PYTHON = "3.11"
 # Pinned so that a new release cannot turn a green commit red overnight; bump on purpose.
 RUFF = "ruff==0.17.6"
 MYPY = "mypy==2.4.1"
-LINT_PATHS = ("src", "tests", "benchmarks", "noxfile.py")
+LINT_PATHS = ("src", "tests", "benchmarks", "contract", "noxfile.py")
 # Settings the suite reads; named here so a run under nox behaves like the same run outside it.
 PASSTHROUGH_ENV = (
     "WFSDK_REQUIRE_POSTGRES",
     "WFSDK_REQUIRE_DUMP",
     "WFSDK_SHARED_DIR",
     "HYPOTHESIS_PROFILE",
+    "WFSDK_CONTRACT_POSTGRES",
 )
 
 nox.options.sessions = ["tests"]
@@ -52,6 +54,27 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def contract(session: nox.Session) -> None:
+    """The plugin contract suite: every plugin in plugins/ must pass, the broken example must fail."""
+    session.install("--upgrade", "pip", "setuptools>=70.1")
+    editable: list[str] = ["-e", ".[test]"]
+    for plugin in _plugin_dirs():
+        editable += ["-e", plugin]
+    session.install(*editable)
+    # contract/conftest.py names every distribution under plugins/.
+    session.run("pytest", "contract", *session.posargs, env=_passthrough_env())
+    # The suite's own tests: the broken example fails exactly the expected checks.
+    session.run(
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "tests/test_contract_suite.py",
+        "tests/test_plugin_authoring.py",
+        env=_passthrough_env(),
+    )
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff lint and format check."""
     session.install(RUFF)
@@ -63,7 +86,8 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package, against its real dependencies' types."""
-    session.install("-e", ".", MYPY)
+    # wfsdk.testing and wfsdk.contract import Hypothesis and pytest: type them too.
+    session.install("-e", ".[test]", MYPY)
     session.run("mypy", "--strict", "src/wfsdk")
 
 

@@ -1,0 +1,1 @@
+"""Deliberately broken plugins, one contract rule each (see tests/contract_examples/README.md)."""
