@@ -13,7 +13,7 @@ PYTHON = "3.11"
 # Pinned so that a new release cannot turn a green commit red overnight; bump on purpose.
 RUFF = "ruff==0.17.6"
 MYPY = "mypy==2.4.1"
-LINT_PATHS = ("src", "tests", "benchmarks", "contract", "noxfile.py")
+LINT_PATHS = ("src", "tests", "benchmarks", "contract", "plugins", "conftest.py", "noxfile.py")
 # Settings the suite reads; named here so a run under nox behaves like the same run outside it.
 PASSTHROUGH_ENV = (
     "WFSDK_REQUIRE_POSTGRES",
@@ -87,8 +87,9 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package, against its real dependencies' types."""
     # wfsdk.testing and wfsdk.contract import Hypothesis and pytest: type them too.
-    session.install("-e", ".[test]", MYPY)
-    session.run("mypy", "--strict", "src/wfsdk")
+    plugins = [arg for path in _plugin_dirs() for arg in ("-e", path)]
+    session.install("-e", ".[test]", *plugins, MYPY)
+    session.run("mypy", "--strict", "src/wfsdk", *(f"{path}/src" for path in _plugin_dirs()))
 
 
 @nox.session(python=PYTHON)

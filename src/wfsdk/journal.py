@@ -19,8 +19,10 @@ so that a backup restores the very values it saved.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import decimal
+import errno
 import fcntl
 import json
 import os
@@ -54,7 +56,16 @@ class JournalProblem:
 
 def encode(value: Any) -> Any:
     """A JSON-ready form of ``value`` that :func:`decode` turns back into the same value."""
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                # Lone surrogates: JSON would merge an adjacent pair into one character.
+                raw = value.encode("utf-8", "surrogatepass").hex()
+                return {_TAG: "surrogates", "value": raw}
+        return value
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
@@ -73,7 +84,9 @@ def encode(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return {_TAG: "uuid", "value": str(value)}
     if isinstance(value, Mapping):
-        return {str(k): encode(v) for k, v in value.items()}
+        items = {str(k): encode(v) for k, v in value.items()}
+        # A mapping that holds the tag key itself would decode as a tagged value; wrap it.
+        return {_TAG: "dict", "value": items} if _TAG in items else items
     if isinstance(value, list | tuple):
         return [encode(v) for v in value]
     return {_TAG: "text", "value": str(value)}
@@ -88,18 +101,36 @@ _DECODERS: dict[str, Any] = {
     "bytes": base64.b64decode,
     "uuid": uuid.UUID,
     "text": str,
+    "surrogates": lambda raw: bytes.fromhex(raw).decode("utf-8", "surrogatepass"),
 }
 
 
 def decode(value: Any) -> Any:
+    """The value :func:`encode` was given; a malformed tagged value raises ``ValueError``."""
     if isinstance(value, dict):
         tag = value.get(_TAG)
-        if isinstance(tag, str) and tag in _DECODERS and set(value) == {_TAG, "value"}:
-            return _DECODERS[tag](value["value"])
+        if isinstance(tag, str) and set(value) == {_TAG, "value"}:
+            if tag == "dict" and isinstance(value["value"], dict):
+                return {k: decode(v) for k, v in value["value"].items()}
+            if tag in _DECODERS:
+                try:
+                    return _DECODERS[tag](value["value"])
+                except (TypeError, ValueError, ArithmeticError) as exc:
+                    raise ValueError(f"bad {tag} value {value['value']!r}: {exc}") from exc
         return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode(v) for v in value]
     return value
+
+
+def _dumps(value: Any, **options: Any) -> str:
+    text = json.dumps(encode(value), ensure_ascii=False, sort_keys=True, **options)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate in a mapping key (values are tagged by encode) has no UTF-8 form.
+        text = json.dumps(encode(value), ensure_ascii=True, sort_keys=True, **options)
+    return text
 
 
 def _check_name(name: str, what: str) -> str:
@@ -118,6 +149,56 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _parse_line(path: Path, number: int, raw: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(raw)
+        if not isinstance(record, dict):
+            raise ValueError("a journal line must hold a JSON object")
+        result: dict[str, Any] = decode(record)
+    except ValueError as exc:
+        raise JournalError(f"{path}:{number}: corrupt journal line ({exc})") from exc
+    return result
+
+
+def _repair_tail(fd: int, path: Path) -> int:
+    """The offset the next line starts at, once a torn last line (a crashed writer) is set aside.
+
+    Called under the lock, so no other writer can be half-way through its line.
+    Without this, the next line would be glued to the fragment and the stream
+    would be corrupt from there on. The fragment is kept in ``<stream>.torn``.
+    """
+    end = os.lseek(fd, 0, os.SEEK_END)
+    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
+        return end
+    chunk = 4096
+    start = end
+    while start > 0:
+        block_start = max(0, start - chunk)
+        block = os.pread(fd, start - block_start, block_start)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            start = block_start + newline + 1
+            break
+        start = block_start
+    fragment = os.pread(fd, end - start, start)
+    with open(path.with_name(path.name + ".torn"), "ab") as torn:
+        torn.write(fragment + b"\n")
+        torn.flush()
+        os.fsync(torn.fileno())
+    os.ftruncate(fd, start)
+    return start
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    # A short write is retried, so that a full disk reports itself as ENOSPC.
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written == 0:
+            raise OSError(errno.EIO, f"write made no progress ({len(view)} bytes left)")
+        view = view[written:]
+
+
 class Journal:
     """A state directory. Nothing is created on disk until the first write."""
 
@@ -131,8 +212,12 @@ class Journal:
 
     def _ensure(self, sub: str | None = None) -> Path:
         path = self.directory / sub if sub else self.directory
+        if path.is_dir():
+            return path
         try:
             path.mkdir(parents=True, exist_ok=True)
+            # A new directory entry is durable only once its parent is fsynced.
+            _fsync_directory(path.parent)
         except OSError as exc:
             raise JournalError(f"cannot create the state directory {path}: {exc}") from exc
         return path
@@ -141,25 +226,36 @@ class Journal:
         return self.directory / f"{_check_name(stream, 'stream')}.jsonl"
 
     def append(self, stream: str, record: Mapping[str, Any]) -> None:
-        """Append one record durably (flushed and fsynced before returning)."""
-        line = (json.dumps(encode(record), ensure_ascii=False, sort_keys=True) + "\n").encode()
+        """Append one record durably (flushed and fsynced before returning).
+
+        If anything fails, the stream is cut back to where it was: a record whose
+        append raised is never left behind for a reader to find.
+        """
+        line = (_dumps(record) + "\n").encode()
         path = self.stream_path(stream)
         self._ensure()
+        created = not path.exists()
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
         except OSError as exc:
             raise JournalError(f"cannot open {path} for appending: {exc}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                written = os.write(fd, line)
-                if written != len(line):
-                    # A short write leaves a partial line; cut it off so the file stays whole.
-                    os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_END) - written)
-                    raise OSError(f"short write ({written} of {len(line)} bytes)")
-                os.fsync(fd)
+                start = _repair_tail(fd, path)
+                try:
+                    _write_all(fd, line)
+                    os.fsync(fd)
+                except OSError:
+                    # Best effort: a device that cannot be truncated has nothing to undo,
+                    # and a torn line left behind is set aside by the next append.
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, start)
+                    raise
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+            if created:
+                _fsync_directory(self.directory)
         except OSError as exc:
             raise JournalError(f"cannot append to {path}: {exc}") from exc
         finally:
@@ -168,38 +264,51 @@ class Journal:
     def records(
         self, stream: str, problems: list[JournalProblem] | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Every record of a stream, oldest first.
+        """Every record of a stream, oldest first, read line by line.
 
-        An incomplete last line (a writer still at work, or a crash mid-write)
-        is skipped and reported in ``problems``. A bad line anywhere else is
+        A bad last line (a writer still at work, or a crash mid-write) is
+        skipped and reported in ``problems``. A bad line anywhere else is
         corruption: :class:`JournalError` names the file and the line.
         """
         path = self.stream_path(stream)
-        if not path.exists():
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:
             return
-        with path.open("rb") as handle:
-            content = handle.read()
-        lines = content.split(b"\n")
-        tail = lines.pop()  # b"" when the file ends with a newline
-        for number, raw in enumerate(lines, start=1):
+        except OSError as exc:
+            raise JournalError(f"cannot read {path}: {exc}") from exc
+        with handle:
+            pending: tuple[int, bytes] | None = None
+            for number, raw in enumerate(handle, start=1):
+                if pending is not None:
+                    yield _parse_line(path, *pending)
+                pending = (number, raw)
+                if not raw.endswith(b"\n"):
+                    # The end of the file as it was when read; a writer may be completing
+                    # this line right now, and what it adds must not pass for a new line.
+                    break
+            if pending is None:
+                return
+            number, raw = pending
+            if not raw.endswith(b"\n"):
+                if problems is not None:
+                    problems.append(
+                        JournalProblem(str(path), number, "incomplete last line skipped")
+                    )
+                return
             try:
-                record = json.loads(raw)
-            except ValueError as exc:
-                raise JournalError(f"{path}:{number}: corrupt journal line ({exc})") from exc
-            if not isinstance(record, dict):
-                raise JournalError(f"{path}:{number}: a journal line must hold a JSON object")
-            yield decode(record)
-        if tail:
-            if problems is not None:
-                problems.append(
-                    JournalProblem(str(path), len(lines) + 1, "incomplete last line skipped")
-                )
+                record = _parse_line(path, number, raw)
+            except JournalError as exc:
+                if problems is not None:
+                    problems.append(JournalProblem(str(path), number, f"last line skipped: {exc}"))
+                return
+            yield record
 
     def write_document(self, kind: str, name: str, document: Mapping[str, Any]) -> Path:
         """Write ``kind/name.json`` atomically and durably; refuses to overwrite."""
         directory = self._ensure(_check_name(kind, "kind"))
         target = directory / f"{_check_name(name, 'document')}.json"
-        payload = json.dumps(encode(document), ensure_ascii=False, sort_keys=True, indent=1)
+        payload = _dumps(document, indent=1)
         try:
             fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
             try:
@@ -229,7 +338,10 @@ class Journal:
             raise JournalError(f"cannot read {path}: {exc}") from exc
         if not isinstance(document, dict):
             raise JournalError(f"{path}: not a JSON object")
-        result: dict[str, Any] = decode(document)
+        try:
+            result: dict[str, Any] = decode(document)
+        except ValueError as exc:
+            raise JournalError(f"cannot read {path}: {exc}") from exc
         return result
 
     def documents(self, kind: str) -> list[str]:
