@@ -55,7 +55,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def contract(session: nox.Session) -> None:
-    """The plugin contract suite: every plugin in plugins/ must pass, the broken example must fail."""
+    """The plugin contract suite: every plugin in plugins/ passes, the broken example fails."""
     session.install("--upgrade", "pip", "setuptools>=70.1")
     editable: list[str] = ["-e", ".[test]"]
     for plugin in _plugin_dirs():

@@ -1,4 +1,4 @@
-"""``wfsdk demo``, the README's first command: the whole tour, from the source tree and from a wheel."""
+"""``wfsdk demo``, the README's first command: the tour, from the source tree and from a wheel."""
 
 from __future__ import annotations
 

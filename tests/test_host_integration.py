@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from kernel_support import SHIPPED_CONTRACT, raw
 
 from wfsdk.demo import data
+
+from kernel_support import SHIPPED_CONTRACT, raw
 
 pytest.importorskip("flask")
 
@@ -41,5 +42,7 @@ def test_the_flask_example_runs_as_documented(db_url: str, tmp_path: Path) -> No
     assert "'committed': False" in preview and "'after': 'review'" in preview
     assert done == "200 True"
     assert refused.startswith("403") and "mallory@example.org is not an editor" in refused
-    status = raw(db_url, "SELECT status FROM post_workflow_stage WHERE post_id = 1 AND stage_id = 2")
+    status = raw(
+        db_url, "SELECT status FROM post_workflow_stage WHERE post_id = 1 AND stage_id = 2"
+    )
     assert status[0][0] == "review"
