@@ -21,6 +21,7 @@ PASSTHROUGH_ENV = (
     "WFSDK_SHARED_DIR",
     "HYPOTHESIS_PROFILE",
     "WFSDK_CONTRACT_POSTGRES",
+    "WFSDK_LOAD_SIZE",
 )
 
 nox.options.sessions = ["tests"]
@@ -95,8 +96,9 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Side-by-side benchmarks against raw psycopg, SQLAlchemy and Alembic."""
-    runner = ROOT / "benchmarks" / "run.py"
-    if not runner.is_file():
-        session.skip(f"no benchmarks yet: {runner.relative_to(ROOT)} does not exist")
-    session.install("-e", ".", "alembic")
+    # The write benchmark measures the full path with the policy plugins on.
+    editable: list[str] = ["-e", "."]
+    for plugin in _plugin_dirs():
+        editable += ["-e", plugin]
+    session.install(*editable, "alembic")
     session.run("python", "benchmarks/run.py", *session.posargs, env=_passthrough_env())

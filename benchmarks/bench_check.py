@@ -19,22 +19,30 @@ What is timed, and why it is a fair race:
 Alembic compares a little more than wfsdk (indexes) and a little less (enum labels,
 nullability of undocumented columns is skipped by wfsdk); both answer the same
 question for a person: does the live schema still match what we rely on?
+
+:func:`scale` makes the bigger schemas of the growth table: copies of the demo's tables
+under new names (``post_c1``, ...) with their keys and constraints pointing at each other,
+and a contract documenting every copy (the shipped one, renamed the same way).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.schema import CreateTable
 
+from wfsdk.demo import schema as demo_schema
 from wfsdk.schema import compare, load_contract
 
 DEFAULT_CONTRACT = os.path.join(
@@ -91,6 +99,37 @@ def run(url: str, contract_path: str, repeat: int = 20) -> dict[str, Any]:
         "wfsdk_ok": report.ok,
         "alembic_differences": len(alembic_diffs),
     }
+
+
+def scale(url: str, copies: int, contract_path: str | os.PathLike[str], out: Path) -> Path:
+    """Add ``copies - 1`` renamed copies of the demo tables to the demo database at ``url``.
+
+    Returns a contract (written to ``out``) documenting the original tables and every copy.
+    Fixture work, outside wfsdk: the DDL goes straight to the database.
+    """
+    names = sorted(demo_schema.metadata.tables, key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w])(" + "|".join(map(re.escape, names)) + r")(?![\w])")
+    text = Path(contract_path).read_text(encoding="utf-8")
+    first = text.index("## Table:")
+    head, body = text[:first], text[first:]
+
+    def renamed(source: str, copy: int) -> str:
+        return source if copy == 0 else pattern.sub(lambda m: f"{m.group(1)}_c{copy}", source)
+
+    engine = sa.create_engine(url)
+    try:
+        ddl = [
+            str(CreateTable(table).compile(dialect=engine.dialect))
+            for table in demo_schema.metadata.sorted_tables
+        ]
+        with engine.begin() as conn:
+            for copy in range(1, copies):
+                for statement in ddl:
+                    conn.exec_driver_sql(renamed(statement, copy))
+    finally:
+        engine.dispose()
+    out.write_text(head + "".join(renamed(body, copy) for copy in range(copies)), encoding="utf-8")
+    return out
 
 
 def main(argv: list[str]) -> int:

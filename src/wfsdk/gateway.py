@@ -6,10 +6,15 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wfsdk.errors import ConfigurationError, StatementRefusedError
+from wfsdk.guard import Classification
 from wfsdk.values import Declaration, Operation
+from wfsdk.writes import execute_write
 
 if TYPE_CHECKING:
     from wfsdk.kernel import Kernel, QueryResult
+
+# Statement texts vetted per gateway before the memory is cleared and filled afresh.
+_VETTED_SIZE = 2048
 
 
 class Gateway:
@@ -19,11 +24,13 @@ class Gateway:
     uses the kernel's own (``kernel.execute_query``).
     """
 
-    __slots__ = ("_kernel", "declaration")
+    __slots__ = ("_kernel", "_vetted", "declaration")
 
     def __init__(self, kernel: Kernel, declaration: Declaration) -> None:
         self._kernel = kernel
         self.declaration = declaration
+        # Statement text -> (contract, declaration) it passed the access and contract checks for.
+        self._vetted: dict[str, tuple[object, Declaration]] = {}
 
     @property
     def caller(self) -> str:
@@ -62,13 +69,61 @@ class Gateway:
         changes nothing. Parameters are always bound, never interpolated:
         ``%s`` with a sequence, ``%(name)s`` or ``:name`` with a mapping.
         """
-        from wfsdk.kernel import QueryResult
-        from wfsdk.writes import execute_write
+        named, bound, classification = self._kernel.prepare(sql, params, self.caller)
+        return self._run(sql, named, bound, classification, actor, reason, dry_run)
 
+    def read(
+        self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None
+    ) -> tuple[dict[str, Any], ...]:
+        """Rows of a read; a statement that is not a read is refused."""
         kernel = self._kernel
-        if not isinstance(sql, str):
-            raise ConfigurationError(f"sql must be a string, not {type(sql).__name__}")
         named, bound, classification = kernel.prepare(sql, params, self.caller)
+        if classification.writes:
+            error = StatementRefusedError(
+                "read() runs reads only; use execute_query or a typed write for writes",
+                sql=sql,
+                reason="not-a-read",
+            )
+            kernel.report_error(error, phase="guard", caller=self.caller, statement=sql)
+            raise error
+        return self._run(sql, named, bound, classification, None, None, False).rows
+
+    def _run(
+        self,
+        sql: str,
+        named: str,
+        bound: dict[str, Any],
+        classification: Classification,
+        actor: str | None,
+        reason: str | None,
+        dry_run: bool,
+    ) -> QueryResult:
+        kernel = self._kernel
+        # Access and contract answers depend only on the statement, this caller's
+        # declaration and the contract of the last check, so each is asked once.
+        contract = kernel.contract_in_force
+        declaration = self.declaration
+        previous = self._vetted.get(classification.sql)
+        if previous is None or previous[0] is not contract or previous[1] is not declaration:
+            self._vet(sql, bound, classification)
+            if len(self._vetted) >= _VETTED_SIZE:
+                self._vetted.clear()
+            self._vetted[classification.sql] = (contract, declaration)
+        if not classification.writes:
+            return kernel.read(declaration.module, named, bound, classification.reads)
+        return execute_write(
+            kernel,
+            caller=self.caller,
+            sql=named,
+            params=bound,
+            classification=classification,
+            actor=actor,
+            reason=reason,
+            dry_run=dry_run,
+        )
+
+    def _vet(self, sql: str, bound: Mapping[str, Any], classification: Classification) -> None:
+        kernel = self._kernel
         try:
             if classification.write is None and not classification.writes:
                 kernel.access.check_read(self.declaration, classification.reads, sql)
@@ -90,35 +145,6 @@ class Gateway:
                 exc, phase="access", caller=self.caller, statement=sql, parameters=bound
             )
             raise
-        if not classification.writes:
-            rows = kernel.read(self.caller, named, bound, classification.reads)
-            return QueryResult(rows=rows)
-        return execute_write(
-            kernel,
-            caller=self.caller,
-            sql=named,
-            params=bound,
-            classification=classification,
-            actor=actor,
-            reason=reason,
-            dry_run=dry_run,
-        )
-
-    def read(
-        self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None
-    ) -> tuple[dict[str, Any], ...]:
-        """Rows of a read; a statement that is not a read is refused."""
-        kernel = self._kernel
-        _named, _bound, classification = kernel.prepare(sql, params, self.caller)
-        if classification.writes:
-            error = StatementRefusedError(
-                "read() runs reads only; use execute_query or a typed write for writes",
-                sql=sql,
-                reason="not-a-read",
-            )
-            kernel.report_error(error, phase="guard", caller=self.caller, statement=sql)
-            raise error
-        return self.execute_query(sql, params).rows
 
     # -- typed writes: built here, then through exactly the same guarded path --------
 

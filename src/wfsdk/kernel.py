@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,7 +30,7 @@ from wfsdk.errors import (
     WfsdkError,
 )
 from wfsdk.gateway import Gateway
-from wfsdk.guard import Classification, Guard, bind_parameters, text_sql
+from wfsdk.guard import Classification, Guard, bind_parameters
 from wfsdk.journal import Journal
 from wfsdk.plugins import LoadedPlugins, call_impl, load_plugins
 from wfsdk.redact import Redactor
@@ -93,7 +94,8 @@ class Kernel:
         self.journal = Journal(state_dir)
         self.max_write_rows = max_write_rows
         self.redactor = Redactor([target.password] if target.password else [])
-        self.guard = Guard("postgres" if target.dialect == "postgresql" else "sqlite")
+        self.guard_dialect = "postgres" if target.dialect == "postgresql" else "sqlite"
+        self.guard = Guard(self.guard_dialect)
         self._closed = False
         self._contract: Contract | None = None
         self._mismatch: SchemaReport | None = None
@@ -206,65 +208,84 @@ class Kernel:
         self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None, caller: str
     ) -> tuple[str, dict[str, Any], Classification]:
         self._ensure_open()
+        if not isinstance(sql, str):
+            raise ConfigurationError(f"sql must be a string, not {type(sql).__name__}")
         try:
             named_sql, bound = bind_parameters(sql, params, self.guard_dialect)
+            _check_encodable(sql, bound)
             classification = self.guard.classify(named_sql)
         except StatementRefusedError as exc:
             self.report_error(exc, phase="guard", caller=caller, statement=sql, parameters={})
             raise
         return named_sql, bound, classification
 
-    @property
-    def guard_dialect(self) -> str:
-        return "postgres" if self.dialect == "postgresql" else "sqlite"
+    def session(self, *, read_only: bool) -> AbstractContextManager[engines.Session]:
+        """A transaction for vetted statements; read-only ones are enforced by the server.
+
+        On the direct driver path when the engine allows it (see :mod:`wfsdk.engine`),
+        through SQLAlchemy's Connection otherwise; the gate is the same either way.
+        """
+        self._ensure_open()
+        target = self._target
+        if target.direct:
+            try:
+                return engines.driver_session(target, read_only=read_only)
+            except sa.exc.DBAPIError as exc:
+                raise self._connect_error(exc) from exc
+        return engines.engine_session(
+            target, read_only=read_only, connect_error=self._connect_error
+        )
 
     @contextmanager
     def connection(self, *, read_only: bool) -> Iterator[Connection]:
-        """A connection in a transaction; read-only transactions are enforced by the server."""
+        """A SQLAlchemy connection in a transaction, for what needs one (reflection)."""
         self._ensure_open()
-
-        def connect_error(exc: sa.exc.DBAPIError) -> Exception:
-            return self.database_error(exc, phase="connect", caller="", statement=None)
-
         with engines.transaction(
-            self._target, read_only=read_only, connect_error=connect_error
+            self._target, read_only=read_only, connect_error=self._connect_error
         ) as conn:
             yield conn
 
+    def _connect_error(self, exc: sa.exc.DBAPIError) -> Exception:
+        return self.database_error(exc, phase="connect", caller="", statement=None)
+
     def run(
-        self, conn: Connection, sql: str, params: Mapping[str, Any] | None = None
-    ) -> sa.CursorResult[Any]:
+        self, session: engines.Session, sql: str, params: Mapping[str, Any] | None = None
+    ) -> engines.Result:
         """Execute a statement that the guard (or the kernel itself) has already vetted."""
-        with engines.allowed(conn):
-            return conn.execute(sa.text(text_sql(sql, self.guard_dialect)), dict(params or {}))
+        return engines.execute_vetted(session, sql, params or {})
 
     def read(
         self, caller: str, sql: str, bound: Mapping[str, Any], tables: frozenset[str]
-    ) -> tuple[dict[str, Any], ...]:
+    ) -> QueryResult:
+        """Run a vetted read in a read-only transaction; its rows, after ``on_read``."""
         started = time.perf_counter()
         try:
-            with self.connection(read_only=True) as conn:
-                rows = tuple(dict(row) for row in self.run(conn, sql, bound).mappings())
+            with self.session(read_only=True) as session:
+                rows = tuple(engines.execute_vetted(session, sql, bound).rows)
+                # COMMIT ends a READ ONLY transaction exactly as ROLLBACK would, but keeps
+                # psycopg's prepared statements, which every ROLLBACK throws away.
+                session.commit()
         except sa.exc.DBAPIError as exc:
             raise self.database_error(
                 exc, phase="read", caller=caller, statement=sql, parameters=bound
             ) from exc
-        event = ReadEvent(
-            caller=caller,
-            statement=sql,
-            tables=tables,
-            row_count=len(rows),
-            duration_s=time.perf_counter() - started,
-            dialect=self.dialect,
-        )
-        self.notify("on_read", event=event, journal=self.journal)
-        return rows
+        if self.hook.on_read.get_hookimpls():
+            event = ReadEvent(
+                caller=caller,
+                statement=sql,
+                tables=tables,
+                row_count=len(rows),
+                duration_s=time.perf_counter() - started,
+                dialect=self.dialect,
+            )
+            self.notify("on_read", event=event, journal=self.journal)
+        return QueryResult(rows=rows)
 
-    def table_info(self, conn: Connection, table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def table_info(self, table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(primary key columns, all columns) of a table, reflected once per kernel."""
         info = self._table_info.get(table)
         if info is None:
-            with engines.allowed(conn):
+            with self.connection(read_only=True) as conn, engines.allowed(conn):
                 inspector = sa.inspect(conn)
                 columns = tuple(c["name"] for c in inspector.get_columns(table))
                 pk = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
@@ -380,6 +401,11 @@ class Kernel:
                     reason="unknown-column",
                 )
 
+    @property
+    def contract_in_force(self) -> Contract | None:
+        """The contract of the last check (a new object after every check)."""
+        return self._contract
+
     def documented_columns(self, table: str) -> frozenset[str] | None:
         if self._contract is None:
             raise ContractError("the schema contract has not been checked yet")
@@ -471,13 +497,33 @@ def connect(
             )
     if contract is None:
         contract = os.environ.get(ENV_CONTRACT) or DEFAULT_CONTRACT
-    resolved_state = Path(state_dir or os.environ.get(ENV_STATE_DIR) or ".wfsdk")
+    contract_path = _path_argument("contract", contract)
+    resolved_state = _path_argument(
+        "state_dir", state_dir or os.environ.get(ENV_STATE_DIR) or ".wfsdk"
+    )
+    _check_names("plugins", plugins)
+    _check_names("disable_plugins", disable_plugins)
+    if isinstance(extra_plugins, str | bytes) or not isinstance(extra_plugins, Sequence):
+        raise ConfigurationError(
+            f"extra_plugins must be a list of plugin objects, not {type(extra_plugins).__name__}"
+        )
+    if host_access is not None and not isinstance(host_access, Declaration):
+        raise ConfigurationError(
+            "host_access must be a wfsdk.values.Declaration or None, not "
+            f"{type(host_access).__name__}"
+        )
+    if isinstance(max_write_rows, bool) or not isinstance(max_write_rows, int):
+        raise ConfigurationError(
+            f"max_write_rows must be a positive integer, not {max_write_rows!r}"
+        )
+    if max_write_rows < 1:
+        raise ConfigurationError(f"max_write_rows must be at least 1, not {max_write_rows}")
     loaded = load_plugins(plugins, disable_plugins, extra=extra_plugins)
-    resolved = engines.resolve(target)
+    resolved = _resolve(target)
     kernel = Kernel(
         resolved,
         loaded,
-        contract_path=Path(contract),
+        contract_path=contract_path,
         state_dir=resolved_state,
         host_access=host_access,
         max_write_rows=max_write_rows,
@@ -488,3 +534,88 @@ def connect(
         kernel.close()
         raise
     return kernel
+
+
+def _check_encodable(sql: str, bound: Mapping[str, Any]) -> None:
+    """Refuse text no database can store: lone surrogates have no UTF-8 form.
+
+    Without this the driver would raise ``UnicodeEncodeError`` half-way into a
+    statement, an error that is none of wfsdk's.
+    """
+    if not _encodable(sql):
+        raise StatementRefusedError(
+            "statement refused (unencodable): it holds text with a lone surrogate, which no "
+            "database can store",
+            sql=sql,
+            reason="unencodable",
+        )
+    for name, value in bound.items():
+        if not _encodable(value):
+            raise StatementRefusedError(
+                f"parameters refused (unencodable): {name} holds text with a lone surrogate, "
+                "which no database can store",
+                sql=sql,
+                reason="unencodable",
+            )
+
+
+def _encodable(value: object) -> bool:
+    if isinstance(value, str):
+        if value.isascii():
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, list | tuple):
+        return all(_encodable(item) for item in value)
+    return True
+
+
+_CONNECT_ERRORS: tuple[type[Exception], ...] = (sa.exc.DBAPIError, *engines.DBAPI_ERRORS)
+
+
+def _resolve(target: str | Engine | Callable[[], Any]) -> engines.Target:
+    try:
+        return engines.resolve(target)
+    except _CONNECT_ERRORS as exc:
+        # Nothing is connected yet, so there is no plugin to tell; the caller is told.
+        original = getattr(exc, "orig", None) or exc
+        password = getattr(getattr(target, "url", None), "password", None)
+        if isinstance(target, str):
+            with contextlib.suppress(Exception):
+                password = sa.engine.make_url(target).password
+        redactor = Redactor([password] if isinstance(password, str) else [])
+        raise DatabaseError(
+            f"cannot connect to the database: {redactor.text(str(original)).strip()} "
+            "(nothing was sent; check the address, the server and the credentials)"
+        ) from exc
+
+
+def _path_argument(what: str, value: object) -> Path:
+    if not isinstance(value, str | os.PathLike):
+        raise ConfigurationError(f"{what} must be a path, not {type(value).__name__}")
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text or "\x00" in text:
+        raise ConfigurationError(f"{what} must be a non-empty path without NUL characters")
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:
+        raise ConfigurationError(
+            f"{what} {text!r} cannot be a file name here: it holds characters the file "
+            "system's encoding cannot store"
+        ) from None
+    return Path(text)
+
+
+def _check_names(what: str, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise ConfigurationError(
+            f"{what} must be a list of distribution names, not {type(value).__name__}"
+        )
+    for name in value:
+        if not isinstance(name, str):
+            raise ConfigurationError(f"{what} must hold names (strings), not {name!r}")

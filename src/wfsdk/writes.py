@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import json
 import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
+from wfsdk import faults
+from wfsdk.engine import Session
 from wfsdk.errors import (
     ChangedSincePreviewError,
     ConfigurationError,
@@ -91,14 +93,24 @@ def _same_row(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
     return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
 
 
+@functools.lru_cache(maxsize=1024)
+def _preview_sql(shape: WriteShape, columns: tuple[str, ...]) -> str:
+    # Rendering quotes every column through sqlglot; the shape comes from the guard's
+    # cache and the columns from the kernel's, so the text is the same every time.
+    return shape.preview_sql(columns)
+
+
 class _Preview:
     """The rows a write will change, computed by the database itself."""
 
     def __init__(
-        self, kernel: Kernel, conn: Connection, shape: WriteShape, sql: str, params: dict[str, Any]
+        self,
+        shape: WriteShape,
+        sql: str,
+        table_info: tuple[tuple[str, ...], tuple[str, ...]],
     ) -> None:
         self.shape = shape
-        pk, columns = kernel.table_info(conn, shape.table)
+        pk, columns = table_info
         if not columns:
             raise UnpreviewableWriteError(
                 f"table {shape.table!r} does not exist or has no columns",
@@ -121,23 +133,26 @@ class _Preview:
             )
         self.pk = pk
         self.columns = columns
-        self.preview_sql = shape.preview_sql(columns)
-        self.rows = self._compute(kernel, conn, params, lock=False)
+        self.preview_sql = _preview_sql(shape, columns)
+        self.rows: tuple[RowChange, ...] = ()
+
+    def compute(self, kernel: Kernel, session: Session, params: dict[str, Any], sql: str) -> None:
+        self.rows = self._compute(kernel, session, params, lock=False)
         if len(self.rows) > kernel.max_write_rows:
             raise UnpreviewableWriteError(
-                f"this write would change {len(self.rows)} rows of {shape.table!r}, more than "
+                f"this write would change {len(self.rows)} rows of {self.shape.table!r}, more than "
                 f"the limit of {kernel.max_write_rows} (connect(max_write_rows=...))",
                 sql=sql,
                 reason="too-many-rows",
             )
 
     def _compute(
-        self, kernel: Kernel, conn: Connection, params: dict[str, Any], *, lock: bool
+        self, kernel: Kernel, session: Session, params: dict[str, Any], *, lock: bool
     ) -> tuple[RowChange, ...]:
         sql = self.preview_sql
         if lock and kernel.dialect == "postgresql" and self.shape.operation is not Operation.INSERT:
             sql += " FOR UPDATE"
-        result = [dict(r) for r in kernel.run(conn, sql, params).mappings()]
+        result = kernel.run(session, sql, params).rows
         shape = self.shape
         changes = []
         if shape.operation is Operation.INSERT:
@@ -158,10 +173,10 @@ class _Preview:
         changes.sort(key=lambda change: tuple(str(v) for v in change.key.values()))
         return tuple(changes)
 
-    def still_current(self, kernel: Kernel, conn: Connection, params: dict[str, Any]) -> bool:
+    def still_current(self, kernel: Kernel, session: Session, params: dict[str, Any]) -> bool:
         if self.shape.operation is Operation.INSERT:
             return True
-        current = self._compute(kernel, conn, params, lock=True)
+        current = self._compute(kernel, session, params, lock=True)
         return len(current) == len(self.rows) and all(
             _same_row(a.before, b.before) and _same_row(a.after, b.after)
             for a, b in zip(current, self.rows, strict=True)
@@ -207,6 +222,10 @@ def _vote(kernel: Kernel, intent: WriteIntent) -> tuple[tuple[Vote, ...], list[s
     return tuple(votes), denials, not denials
 
 
+def _named(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and bool(value.strip())
+
+
 def _redacted_rows(kernel: Kernel, rows: Sequence[RowChange]) -> tuple[RowChange, ...]:
     r = kernel.redactor
     return tuple(
@@ -234,11 +253,13 @@ def execute_write(
 
     shape = classification.write
     try:
-        if not actor or not reason:
+        if not _named(actor) or not _named(reason):
             raise ConfigurationError(
-                "every write needs actor= (who asks) and reason= (why); both go into the "
-                "change record"
+                "every write needs actor= (who asks) and reason= (why), each a non-empty "
+                "string; both go into the change record"
             )
+        if not isinstance(dry_run, bool):
+            raise ConfigurationError(f"dry_run must be True or False, not {dry_run!r}")
         if shape is None:
             raise UnpreviewableWriteError(
                 "only a single plain INSERT ... VALUES, UPDATE or DELETE can be previewed; "
@@ -253,8 +274,13 @@ def execute_write(
 
     change_id = new_change_id()
     try:
-        with kernel.connection(read_only=True) as conn:
-            preview = _Preview(kernel, conn, shape, sql, params)
+        # Reflected before the preview's transaction opens, so that one write never holds
+        # two pooled connections at once.
+        table_info = kernel.table_info(shape.table)
+        preview = _Preview(shape, sql, table_info)
+        with kernel.session(read_only=True) as session:
+            preview.compute(kernel, session, params, sql)
+            session.commit()
     except sa.exc.DBAPIError as exc:
         raise kernel.database_error(
             exc, phase="preview", caller=caller, statement=sql, parameters=params
@@ -275,7 +301,9 @@ def execute_write(
         rows=_redacted_rows(kernel, preview.rows),
         dry_run=dry_run,
     )
+    faults.checkpoint("after_preview")
     votes, denials, ok = _vote(kernel, intent)
+    faults.checkpoint("after_votes")
     if dry_run:
         return QueryResult(preview=intent, votes=votes, would_commit=ok)
     if not ok:
@@ -309,12 +337,13 @@ def _commit(
     prepared = False
     state = "open"
     try:
-        with kernel.connection(read_only=False) as conn:
-            if not preview.still_current(kernel, conn, params):
+        with kernel.session(read_only=False) as session:
+            if not preview.still_current(kernel, session, params):
                 raise ChangedSincePreviewError(
                     f"the rows of {shape.table!r} this write would change are no longer what "
                     "the preview (and the votes) saw; nothing was changed. Preview again."
                 )
+            faults.checkpoint("after_lock")
             prepared = True
             for impl in reversed(kernel.hook.before_commit.get_hookimpls()):
                 try:
@@ -327,10 +356,14 @@ def _commit(
                     ) from exc
                 if isinstance(receipt, Receipt):
                     receipts.append(receipt)
-            returned = _execute(kernel, conn, preview, sql, params)
-            _verify(kernel, conn, preview, returned, params)
-            with_engine_commit(kernel, conn)
+            faults.checkpoint("after_before_commit")
+            returned = _execute(kernel, session, preview, sql, params)
+            faults.checkpoint("after_execute")
+            _verify(kernel, session, preview, returned, params)
+            faults.checkpoint("after_verify")
+            session.commit()
             state = "committed"
+            faults.checkpoint("after_commit")
     except WfsdkError as exc:
         _rolled_back(kernel, intent, exc, prepared)
         raise
@@ -356,14 +389,8 @@ def _commit(
         committed_at=dt.datetime.now(dt.UTC).isoformat(),
     )
     kernel.notify("after_write", change=change, journal=kernel.journal)
+    faults.checkpoint("after_after_write")
     return QueryResult(change=change, preview=intent, votes=votes, would_commit=True)
-
-
-def with_engine_commit(kernel: Kernel, conn: Connection) -> None:
-    from wfsdk import engine as engines
-
-    with engines.allowed(conn):
-        conn.commit()
 
 
 def _rolled_back(
@@ -393,13 +420,12 @@ def _rolled_back(
 
 
 def _execute(
-    kernel: Kernel, conn: Connection, preview: _Preview, sql: str, params: dict[str, Any]
+    kernel: Kernel, session: Session, preview: _Preview, sql: str, params: dict[str, Any]
 ) -> tuple[RowChange, ...]:
     shape = preview.shape
     if shape.operation is Operation.INSERT:
         returning = tuple(dict.fromkeys((*preview.pk, *shape.insert_columns)))
-        result = kernel.run(conn, shape.returning_sql(sql, returning), params)
-        rows = [dict(r) for r in result.mappings()]
+        rows = kernel.run(session, shape.returning_sql(sql, returning), params).rows
         return tuple(
             RowChange(
                 key={c: row[c] for c in preview.pk},
@@ -408,7 +434,7 @@ def _execute(
             )
             for row in rows
         )
-    result = kernel.run(conn, sql, params)
+    result = kernel.run(session, sql, params)
     if result.rowcount != len(preview.rows):
         raise VerificationFailedError(
             f"{shape.operation.value} of {shape.table!r} affected {result.rowcount} rows, "
@@ -419,7 +445,7 @@ def _execute(
 
 def _verify(
     kernel: Kernel,
-    conn: Connection,
+    session: Session,
     preview: _Preview,
     returned: tuple[RowChange, ...],
     params: dict[str, Any],
@@ -443,10 +469,7 @@ def _verify(
     for row in preview.rows:
         where = " AND ".join(f"{kernel.quote(c)} = :__k{i}" for i, c in enumerate(row.key))
         key_params = {f"__k{i}": v for i, v in enumerate(row.key.values())}
-        found = [
-            dict(r)
-            for r in kernel.run(conn, f"SELECT * FROM {table} WHERE {where}", key_params).mappings()
-        ]
+        found = kernel.run(session, f"SELECT * FROM {table} WHERE {where}", key_params).rows
         if shape.operation is Operation.DELETE:
             if found:
                 problems.append(f"row {dict(row.key)} still exists")
