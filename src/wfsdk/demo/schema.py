@@ -11,6 +11,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+# The llm module's list, in the order the CMS created the columns.
+from wfsdk.modules.llm import CONTENT_FIELDS
+
 metadata = sa.MetaData()
 
 JSONB = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -160,50 +163,6 @@ post = sa.Table(
     sa.Column("substage_id", sa.Integer),
 )
 
-# The content fields of post_development, in the order the CMS created them.
-CONTENT_FIELDS = (
-    "basic_idea",
-    "provisional_title",
-    "idea_scope",
-    "topics_to_cover",
-    "interesting_facts",
-    "tartans_products",
-    "section_planning",
-    "section_headings",
-    "section_order",
-    "main_title",
-    "subtitle",
-    "intro_blurb",
-    "conclusion",
-    "basic_metadata",
-    "tags",
-    "categories",
-    "image_captions",
-    "seo_optimization",
-    "self_review",
-    "peer_review",
-    "final_check",
-    "scheduling",
-    "deployment",
-    "verification",
-    "feedback_collection",
-    "content_updates",
-    "version_control",
-    "platform_selection",
-    "content_adaptation",
-    "distribution",
-    "engagement_tracking",
-    "summary",
-    "idea_seed",
-    "provisional_title_primary",
-    "concepts",
-    "facts",
-    "outline",
-    "allocated_facts",
-    "sections",
-    "title_order",
-    "expanded_idea",
-)
 
 post_development = sa.Table(
     "post_development",
