@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -119,3 +121,28 @@ def raw(url: str, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
             return list(result.all()) if result.returns_rows else []
     finally:
         engine.dispose()
+
+
+def pip_install_offline(project: Path, target: Path) -> None:
+    """Install ``project`` into ``target`` as pip would from an index, but offline.
+
+    Plugins found this way are discovered through their entry points exactly as
+    installed distributions are, without touching the suite's own environment.
+    """
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(project),
+        ],
+        check=True,
+        capture_output=True,
+    )

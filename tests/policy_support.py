@@ -15,9 +15,9 @@ from typing import Any
 import wfsdk
 from wfsdk.demo import data
 from wfsdk.journal import Journal
-from wfsdk.values import ChangeRecord, Declaration, ErrorEvent, WriteIntent
+from wfsdk.values import Declaration, WriteIntent
 
-from kernel_support import contract_with, raw
+from kernel_support import Recorder, contract_with, raw
 
 POLICIES = ("wfsdk-audit", "wfsdk-approval", "wfsdk-backup")
 
@@ -97,25 +97,16 @@ def open_kernel(
     )
 
 
-class Observer:
-    """Every intent voted on, every committed change, every error: what really happened."""
+class Observer(Recorder):
+    """Every intent voted on as well as what the recorder keeps: what really happened."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.intents: list[WriteIntent] = []
-        self.changes: list[ChangeRecord] = []
-        self.errors: list[ErrorEvent] = []
 
     @wfsdk.hookimpl
     def before_write(self, intent: WriteIntent) -> None:
         self.intents.append(intent)
-
-    @wfsdk.hookimpl
-    def after_write(self, change: ChangeRecord) -> None:
-        self.changes.append(change)
-
-    @wfsdk.hookimpl
-    def on_error(self, error: ErrorEvent) -> None:
-        self.errors.append(error)
 
 
 class Faults:

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 import wfsdk_backup
+from policy_support import POLICIES
 
 import wfsdk
 from wfsdk import errors
@@ -37,7 +38,6 @@ from wfsdk.values import Declaration
 from kernel_support import SHIPPED_CONTRACT, checksum, raw
 
 TESTS = Path(__file__).resolve().parent
-POLICIES = ["wfsdk-audit", "wfsdk-approval", "wfsdk-backup"]
 TABLE = "post_workflow_stage"
 HOST = Declaration(module="host", reads={TABLE}, writes={TABLE: {"status"}})
 RULES = """

@@ -31,6 +31,8 @@ from wfsdk.contract._target import CALLED_HOOKS
 from wfsdk.testing import strategies as wst
 from wfsdk.values import Decision, Operation, RowChange
 
+from kernel_support import pip_install_offline
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = Path(__file__).resolve().parent / "contract_examples"
 BROKEN = "wfsdk_contract_broken"
@@ -104,23 +106,7 @@ def pip_install(source: Path, target: Path, workdir: Path) -> None:
     """Install a copy of ``source`` offline (pip builds in the tree it is given)."""
     copy = workdir / f"build-{source.name}"
     shutil.copytree(source, copy, ignore=shutil.ignore_patterns("*.egg-info", "build"))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(target),
-            str(copy),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    pip_install_offline(copy, target)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from wfsdk.cli import cli
 from wfsdk.demo import tour
 
+from kernel_support import pip_install_offline
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,23 +52,7 @@ def test_demo_runs_from_an_installed_wheel(tmp_path: Path) -> None:
         ROOT, source, ignore=shutil.ignore_patterns(".git", ".nox", "*.egg-info", "build")
     )
     target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(target),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    pip_install_offline(source, target)
     packaged = target / "wfsdk" / "demo" / "schema.md"
     assert packaged.is_file() and not packaged.is_symlink()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WFSDK_")}

@@ -24,6 +24,7 @@ import pytest
 import wfsdk_backup
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from policy_support import POLICIES
 
 import wfsdk
 from wfsdk import errors, faults
@@ -35,7 +36,6 @@ from kernel_support import SHIPPED_CONTRACT, Recorder, Voter, checksum, raw
 from pgcluster import HARNESS_APPLICATION_NAME, PgCluster
 
 TESTS = Path(__file__).resolve().parent
-POLICIES = ["wfsdk-audit", "wfsdk-approval", "wfsdk-backup"]
 TABLE = "post_workflow_stage"
 HOST = Declaration(module="host", reads={TABLE}, writes={TABLE: {"status"}})
 RULES = """

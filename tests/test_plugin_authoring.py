@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from kernel_support import pip_install_offline
+
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "plugin-authoring.md"
 FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 
@@ -86,23 +88,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body, encoding="utf-8")
     site = root / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(site),
-            str(project),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    pip_install_offline(project, site)
     return project, site
 
 

@@ -20,6 +20,8 @@ import pytest
 from wfsdk.errors import PluginError
 from wfsdk.plugins import BUILTIN_MODULES, load_plugins
 
+from kernel_support import pip_install_offline
+
 GOOD = """
 import wfsdk
 
@@ -77,26 +79,6 @@ def build_distribution(root: Path, dist: str, module: str, source: str) -> Path:
     return project
 
 
-def install(project: Path, target: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(target),
-            str(project),
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("plugins")
@@ -107,7 +89,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("wfsdk-wrong-signature", "wrong_signature", WRONG_SIGNATURE),
         ("wfsdk-unknown-hook", "unknown_hook", UNKNOWN_HOOK),
     ):
-        install(build_distribution(root, dist, module, source), target)
+        pip_install_offline(build_distribution(root, dist, module, source), target)
     return target
 
 
