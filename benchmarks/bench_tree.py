@@ -5,18 +5,22 @@
 What each side does per call:
 
 * wfsdk: ``kernel.api(WorkflowApi).tree()``: three guarded reads (stages, sub-stages,
-  steps: one query per level), each in its own read-only transaction, then the tree of
-  attrs objects with every step config parsed.
-* raw psycopg (PostgreSQL) / raw sqlite3 (SQLite): the very same three statements, each in
-  its own read-only transaction on one connection opened before timing (no pool), rows as
-  dicts, then the same tree built with the same public value classes and
-  ``parse_step_config``; the result is checked equal to wfsdk's before timing.
-* SQLAlchemy Core: the same three statements, each in ``engine.begin()`` on a read-only
-  engine, the same tree.
+  steps: one query per level) in one read-only transaction (``Gateway.reading()``; on
+  PostgreSQL ``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY``, so all three see one
+  snapshot), ``COMMIT``, then the tree of attrs objects with every step config parsed.
+* raw psycopg (PostgreSQL) / raw sqlite3 (SQLite), the baseline of the ratio: the very
+  same statements on one connection opened before timing (no pool): the same ``BEGIN``
+  (psycopg with ``read_only`` and ``REPEATABLE READ`` set once), the three SELECTs, the same
+  ``COMMIT``; rows as dicts, then the same tree built with the same public value classes
+  and ``parse_step_config``; the result is checked equal to wfsdk's before timing.
+* SQLAlchemy Core: the same three statements in one ``engine.begin()`` on a read-only
+  ``REPEATABLE READ`` engine (SQLite: one ``connect()``), the same tree.
 
-Two more rows are for information: the three queries in *one* transaction (a choice
-``tree()`` does not make: each of its reads is a transaction of its own), and the rows
-alone without building the tree (what the objects cost).
+Three more rows are for information: the three queries each in a transaction of its own
+(what ``tree()`` did before it read in one transaction); raw psycopg through a SQLAlchemy
+pool, the connection checked out and in every call with ``read_only`` and ``REPEATABLE
+READ`` set and reset, as wfsdk must do on the host's pool; and the rows of the one
+transaction alone, without building the tree (what the objects cost).
 
 :func:`multiply` makes the bigger workflows of the growth table: copies of the demo's
 stages, sub-stages and steps under new ids, written directly (fixture work, outside wfsdk).
@@ -112,14 +116,12 @@ def build_tree(stages: Rows, subs: Rows, steps: Rows) -> WorkflowTree:
 def _postgres(url: str, stack: list[Any]) -> dict[str, Callable[[], object]]:
     raw = psycopg.connect(psycopg_conninfo(url), row_factory=dict_row)
     raw.read_only = True
+    raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     stack.append(raw)
-
-    def fetch(sql: str) -> list[dict[str, Any]]:
-        with raw.cursor() as cursor:
-            cursor.execute(sql)
-            rows = cursor.fetchall()
-        raw.commit()
-        return rows
+    # The three-transaction variant as it always ran: the server's default level.
+    separate = psycopg.connect(psycopg_conninfo(url), row_factory=dict_row)
+    separate.read_only = True
+    stack.append(separate)
 
     def fetch_one_transaction() -> list[list[dict[str, Any]]]:
         levels = []
@@ -130,19 +132,52 @@ def _postgres(url: str, stack: list[Any]) -> dict[str, Callable[[], object]]:
         raw.commit()
         return levels
 
-    engine = sa.create_engine(url).execution_options(postgresql_readonly=True)
+    def fetch(sql: str) -> list[dict[str, Any]]:
+        with separate.cursor() as cursor:
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+        separate.commit()
+        return rows
+
+    pool_engine = sa.create_engine(url)
+    stack.append(pool_engine)
+
+    def fetch_pooled() -> list[list[dict[str, Any]]]:
+        pooled = pool_engine.raw_connection()
+        try:
+            connection = pooled.driver_connection
+            assert connection is not None
+            level = connection.isolation_level
+            connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            connection.read_only = True
+            with connection.cursor(row_factory=dict_row) as cursor:
+                levels = []
+                for sql in QUERIES:
+                    cursor.execute(sql)
+                    levels.append(cursor.fetchall())
+            connection.commit()
+            connection.read_only = False
+            connection.isolation_level = level
+        finally:
+            pooled.close()
+        return levels
+
+    engine = sa.create_engine(url).execution_options(
+        postgresql_readonly=True, isolation_level="REPEATABLE READ"
+    )
     stack.append(engine)
     statements = [sa.text(sql) for sql in QUERIES]
 
-    def core_fetch(statement: sa.TextClause) -> list[dict[str, Any]]:
+    def core_fetch() -> list[list[dict[str, Any]]]:
         with engine.begin() as conn:
-            return [dict(r) for r in conn.execute(statement).mappings()]
+            return [[dict(r) for r in conn.execute(s).mappings()] for s in statements]
 
     return {
-        "raw psycopg": lambda: build_tree(*(fetch(sql) for sql in QUERIES)),
-        "sqlalchemy core": lambda: build_tree(*(core_fetch(s) for s in statements)),
-        "raw psycopg, one transaction": lambda: build_tree(*fetch_one_transaction()),
-        "raw psycopg, rows only": lambda: [fetch(sql) for sql in QUERIES],
+        "raw psycopg": lambda: build_tree(*fetch_one_transaction()),
+        "sqlalchemy core": lambda: build_tree(*core_fetch()),
+        "raw psycopg, three transactions": lambda: build_tree(*(fetch(sql) for sql in QUERIES)),
+        "raw psycopg via the pool": lambda: build_tree(*fetch_pooled()),
+        "raw psycopg, rows only": fetch_one_transaction,
     }
 
 
@@ -155,31 +190,31 @@ def _sqlite(url: str, stack: list[Any]) -> dict[str, Callable[[], object]]:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def fetch(sql: str) -> list[dict[str, Any]]:
-        raw.execute("BEGIN")
-        rows = rows_of(raw.execute(sql))
-        raw.execute("COMMIT")
-        return rows
-
     def fetch_one_transaction() -> list[list[dict[str, Any]]]:
         raw.execute("BEGIN")
         levels = [rows_of(raw.execute(sql)) for sql in QUERIES]
         raw.execute("COMMIT")
         return levels
 
+    def fetch(sql: str) -> list[dict[str, Any]]:
+        raw.execute("BEGIN")
+        rows = rows_of(raw.execute(sql))
+        raw.execute("COMMIT")
+        return rows
+
     engine = sa.create_engine(url)
     stack.append(engine)
     statements = [sa.text(sql) for sql in QUERIES]
 
-    def core_fetch(statement: sa.TextClause) -> list[dict[str, Any]]:
+    def core_fetch() -> list[list[dict[str, Any]]]:
         with engine.connect() as conn:
-            return [dict(r) for r in conn.execute(statement).mappings()]
+            return [[dict(r) for r in conn.execute(s).mappings()] for s in statements]
 
     return {
-        "raw sqlite3": lambda: build_tree(*(fetch(sql) for sql in QUERIES)),
-        "sqlalchemy core": lambda: build_tree(*(core_fetch(s) for s in statements)),
-        "raw sqlite3, one transaction": lambda: build_tree(*fetch_one_transaction()),
-        "raw sqlite3, rows only": lambda: [fetch(sql) for sql in QUERIES],
+        "raw sqlite3": lambda: build_tree(*fetch_one_transaction()),
+        "sqlalchemy core": lambda: build_tree(*core_fetch()),
+        "raw sqlite3, three transactions": lambda: build_tree(*(fetch(sql) for sql in QUERIES)),
+        "raw sqlite3, rows only": fetch_one_transaction,
     }
 
 

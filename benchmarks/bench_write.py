@@ -12,12 +12,14 @@ What each side does per call (every call writes a new value, so every write chan
   statements, one WAL flush).
 * wfsdk, kernel only: ``kernel.host.update("post_workflow_stage", {"id": 2},
   {"status": ...}, actor=..., reason=...)`` with one in-process policy that allows every
-  write and no plugin that writes anything: guard, access and contract checks, the
-  preview (``BEGIN READ ONLY`` / preview SELECT / ``COMMIT``), the vote, the write
-  transaction (``BEGIN`` / ``SELECT ... FOR UPDATE`` / ``UPDATE`` / verification SELECT /
-  ``COMMIT``), the change record.
-* wfsdk with wfsdk-audit and wfsdk-backup: the same, plus the backup document and its
-  status lines and the audit line, each fsynced before the hook returns.
+  write and no plugin that listens for outcomes (so no write-ahead record): guard, access
+  and contract checks, the preview (``BEGIN READ ONLY`` / preview SELECT / ``COMMIT``), the
+  vote, the write transaction (``BEGIN`` / ``SELECT ... FOR UPDATE`` / ``UPDATE ...
+  RETURNING`` / ``COMMIT``), the change record.
+* wfsdk with wfsdk-audit and wfsdk-backup: the same, plus the kernel's write-ahead record
+  (one fsynced line) before ``before_commit``, the backup document and its status lines and
+  the audit line (written at once, synced by the kernel every 256 writes: that cost is
+  inside the timings).
 * wfsdk with all three policy plugins: the same, with wfsdk-approval in rules mode instead
   of the in-process policy (one more fsynced line per write).
 """

@@ -152,3 +152,40 @@ class Faults:
 
 def records(journal: Journal, stream: str, **match: Any) -> list[dict[str, Any]]:
     return [r for r in journal.records(stream) if all(r.get(k) == v for k, v in match.items())]
+
+
+_HERE = str(Path(__file__).resolve().parent)
+_KILLED_WRITER = """
+import sys
+sys.path[:0] = [sys.argv[5]]
+from pathlib import Path
+from kernel_support import Voter
+from policy_support import open_kernel
+from wfsdk.values import Vote
+
+kernel = open_kernel(
+    sys.argv[1], Path(sys.argv[2]), plugins=[sys.argv[4]], extra=[Voter(Vote.allow())],
+    state_dir=sys.argv[3],
+)
+with kernel:
+    kernel.host.update("post_workflow_stage", {"id": 2}, {"status": "x"}, actor="a", reason="r")
+"""
+
+
+def kill_writer(url: str, contract: Path, state: Path, plugin: str, point: str) -> None:
+    """A process that sets post_workflow_stage 2 to 'x' with ``plugin`` on, killed at ``point``."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from wfsdk import faults
+
+    result = subprocess.run(
+        [sys.executable, "-c", _KILLED_WRITER, url, str(contract), str(state), plugin, _HERE],
+        env={**os.environ, faults.ENV_FAULT_POINT: point},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr

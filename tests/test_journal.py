@@ -372,3 +372,29 @@ def test_known_values_round_trip() -> None:
         "text": "déjà vu ✓",
     }
     assert same_exactly(decode(encode(row)), row)
+
+
+@pytest.mark.parametrize("unnamed_files", [True, False])
+def test_documents_are_whole_and_never_replaced_with_or_without_unnamed_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed_files: bool
+) -> None:
+    # Without O_TMPFILE (other systems, some filesystems) a temporary name is used instead.
+    from wfsdk import journal as journal_module
+
+    if not unnamed_files:
+        monkeypatch.setattr(journal_module, "_TMPFILE", None)
+    journal = Journal(tmp_path)
+    for sync in (True, False):
+        name = f"doc-{str(sync).lower()}"
+        path = journal.write_document("kind", name, {"value": [1, "two"]}, sync=sync)
+        assert journal.read_document("kind", name) == {"value": [1, "two"]}
+        with pytest.raises(JournalError, match="never replaced"):
+            journal.write_document("kind", name, {"value": "other"}, sync=sync)
+        assert journal.read_document("kind", name) == {"value": [1, "two"]}
+        assert path.stat().st_mode & 0o777 == 0o600  # as mkstemp makes them
+    journal.sync()
+    # No temporary file is ever left behind.
+    assert sorted(p.name for p in (tmp_path / "kind").iterdir()) == [
+        "doc-false.json",
+        "doc-true.json",
+    ]

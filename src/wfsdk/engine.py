@@ -20,6 +20,7 @@ Statements reach the driver one of two ways, both through :func:`gate`:
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -40,6 +41,7 @@ from wfsdk.guard import text_sql
 
 _ALLOW = "wfsdk.allow"
 _BEGIN = "wfsdk.begin"
+_NOT_CHANGED = object()
 
 SUPPORTED = ("postgresql", "sqlite")
 
@@ -47,6 +49,8 @@ PSYCOPG = "psycopg"
 SQLITE = "sqlite"
 # What the drivers raise when a connection factory or a first connection fails.
 DBAPI_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, sqlite3.Error)
+# Isolation levels under which every statement of a PostgreSQL transaction sees one snapshot.
+SNAPSHOT_LEVELS = ("REPEATABLE READ", "SERIALIZABLE")
 # A caller that splices values into its SQL makes a new text every call; past this many
 # texts the oldest are forgotten, so such callers cannot make the caches grow without end.
 _CACHE_SIZE = 4096
@@ -76,8 +80,12 @@ class _DriverStatement(NamedTuple):
     order: tuple[str, ...] | None
     # Names the compiler had to escape for the driver (never the kernel's own \w+ names).
     renamed: Mapping[str, str] | None = None
+    # psycopg only: the text holds no '%', so without parameters it is sent as it is.
+    bare: bool = False
 
     def values(self, params: Mapping[str, Any]) -> Any:
+        if self.bare and not params:
+            return None
         if self.order is not None:
             return [params[name] for name in self.order]
         if self.renamed:
@@ -91,6 +99,41 @@ def _bounded_put(cache: dict[str, Any], key: str, value: Any) -> None:
         with suppress(KeyError, StopIteration, RuntimeError):
             del cache[next(iter(cache))]
     cache[key] = value
+
+
+def isolation_name(current: object, default: object) -> str:
+    """A PostgreSQL connection's isolation level, as SQL spells it.
+
+    ``current`` is the connection's own level (a psycopg ``IsolationLevel``, or
+    ``None`` for the server's default), ``default`` the server's default as
+    SQLAlchemy read it at the first connection.
+    """
+    name = getattr(current, "name", None)
+    return name.replace("_", " ") if isinstance(name, str) else str(default or "").upper()
+
+
+def snapshot_level(current: object, default: object) -> str:
+    """The isolation level a transaction needs for one snapshot on PostgreSQL.
+
+    A level that already gives one (``REPEATABLE READ``, ``SERIALIZABLE``) is
+    kept; anything weaker becomes ``REPEATABLE READ``, under which a read-only
+    transaction never fails for want of serialization.
+    """
+    level = isolation_name(current, default)
+    return level if level in SNAPSHOT_LEVELS else "REPEATABLE READ"
+
+
+@functools.lru_cache(maxsize=32)
+def _snapshot_change(current: object, default: object) -> psycopg.IsolationLevel | None:
+    """The level a psycopg connection (not in autocommit) is switched to for one snapshot.
+
+    ``None`` when its own level (``current``, else the server's ``default``)
+    already gives one.
+    """
+    level = snapshot_level(current, default)
+    if level == isolation_name(current, default):
+        return None
+    return psycopg.IsolationLevel[level.replace(" ", "_")]
 
 
 @attrs.frozen
@@ -146,7 +189,10 @@ class Target:
                 original = {escaped: name for name, escaped in (renamed or {}).items()}
                 order = tuple(original.get(n, n) for n in compiled.positiontup or ())
                 renamed = None
-            statement = _DriverStatement(compiled.string, order, renamed)
+            # psycopg reads '%%' as '%' only when it has parameters to bind, so a text
+            # with a '%' always travels with its parameters, even none.
+            bare = self.driver == PSYCOPG and "%" not in compiled.string
+            statement = _DriverStatement(compiled.string, order, renamed, bare)
             _bounded_put(self._statements, sql, statement)
         return statement
 
@@ -336,12 +382,15 @@ def transaction(
     *,
     read_only: bool,
     connect_error: Callable[[sa.exc.DBAPIError], Exception] | None = None,
+    snapshot: bool = False,
 ) -> Iterator[Connection]:
     """A connection inside a transaction that is rolled back unless the caller commits.
 
     Read-only transactions are enforced by the database itself (PostgreSQL
     ``READ ONLY``, SQLite ``PRAGMA query_only``), as a backstop for whatever
-    parsing cannot see, such as a function that writes.
+    parsing cannot see, such as a function that writes. With ``snapshot``
+    every statement of the transaction sees the same snapshot of the
+    database (see :func:`snapshot_level`; SQLite's transactions always do).
     """
     sqlite = target.dialect == "sqlite"
     try:
@@ -352,7 +401,13 @@ def transaction(
         raise connect_error(exc) from exc
     try:
         driver = conn.connection.driver_connection
-        if not sqlite and driver is not None and driver.autocommit:
+        if not sqlite and driver is not None and snapshot:
+            default = conn.default_isolation_level
+            level = snapshot_level(driver.isolation_level, default)
+            if driver.autocommit or level != isolation_name(driver.isolation_level, default):
+                # Until the connection goes back to the pool, where SQLAlchemy resets it.
+                conn = conn.execution_options(isolation_level=level)
+        elif not sqlite and driver is not None and driver.autocommit:
             # A host engine or factory in autocommit mode would run each statement on its
             # own: no READ ONLY for reads, no lock held and no rollback for writes. For
             # wfsdk's use only, the connection gets the server's default level back.
@@ -361,6 +416,10 @@ def transaction(
             conn.info[_BEGIN] = "BEGIN" if read_only else "BEGIN IMMEDIATE"
         with allowed(conn):
             conn.begin()
+            if sqlite and snapshot and driver is not None and not driver.in_transaction:
+                # A host's own SQLite engine leaves sqlite3 to begin lazily, before the
+                # first write only; without BEGIN each read would see the database anew.
+                conn.exec_driver_sql("BEGIN")
             if read_only and sqlite:
                 conn.exec_driver_sql("PRAGMA query_only = ON")
         try:
@@ -411,12 +470,25 @@ class DriverSession:
     Use :func:`driver_session`, which picks the driver's subclass.
     """
 
-    __slots__ = ("_broken", "_dbapi", "_error", "_fairy", "_read_only", "_target", "info")
+    __slots__ = (
+        "_broken",
+        "_committed",
+        "_dbapi",
+        "_error",
+        "_fairy",
+        "_read_only",
+        "_snapshot",
+        "_target",
+        "info",
+    )
 
-    def __init__(self, target: Target, *, read_only: bool) -> None:
+    def __init__(self, target: Target, *, read_only: bool, snapshot: bool = False) -> None:
         self._target = target
         self._read_only = read_only
+        self._snapshot = snapshot
         self._broken = False
+        # Whether the last thing done was a successful COMMIT: nothing left to roll back.
+        self._committed = False
         self._error: type[Exception] = target.engine.dialect.loaded_dbapi.Error
         try:
             self._fairy: PoolProxiedConnection = target.engine.raw_connection()
@@ -443,6 +515,7 @@ class DriverSession:
 
     def execute(self, sql: str, params: Mapping[str, Any]) -> Result:
         gate(self.info, sql)
+        self._committed = False
         statement = self._target.driver_statement(sql)
         values = statement.values(params)
         try:
@@ -455,6 +528,7 @@ class DriverSession:
             self._dbapi.commit()
         except self._error as exc:
             raise self._wrap(exc, "COMMIT", None, None) from exc
+        self._committed = True
 
     def _control(self, sql: str) -> None:
         info = self.info
@@ -514,24 +588,41 @@ class DriverSession:
 
 class _PsycopgSession(DriverSession):
     """psycopg 3: transactions begin as psycopg begins them (``BEGIN READ ONLY`` when
-    ``read_only``), rows come back through psycopg's own ``dict_row``."""
+    ``read_only``, with ``ISOLATION LEVEL REPEATABLE READ`` for a ``snapshot`` unless the
+    connection's level already gives one), rows come back through psycopg's own
+    ``dict_row``."""
 
-    __slots__ = ("_cursor",)
+    __slots__ = ("_cursor", "_isolation", "_unset_read_only")
 
     def _begin(self) -> None:
         dbapi = self._dbapi
         self._cursor = dbapi.cursor(row_factory=dict_row)
+        # The connection's own level, to be restored; _NOT_CHANGED when it was kept.
+        self._isolation: object = _NOT_CHANGED
+        self._unset_read_only = False
         if dbapi.autocommit:
             # A host connection in autocommit mode would run each statement on its own:
             # begin explicitly, so reads are still READ ONLY and a write's lock is held.
-            self._control("BEGIN READ ONLY" if self._read_only else "BEGIN")
-        elif self._read_only:
+            isolation = ""
+            if self._snapshot:
+                default = self._target.engine.dialect.default_isolation_level
+                isolation = f" ISOLATION LEVEL {snapshot_level(dbapi.isolation_level, default)}"
+            self._control(f"BEGIN{isolation}{' READ ONLY' if self._read_only else ''}")
+            return
+        if self._snapshot:
+            current = dbapi.isolation_level
+            wanted = _snapshot_change(current, self._target.engine.dialect.default_isolation_level)
+            if wanted is not None:
+                self._isolation = current
+                dbapi.isolation_level = wanted
+        if self._read_only:
             dbapi.read_only = True
+            self._unset_read_only = True
 
     def _send(self, sql: str, values: Any) -> Result:
         cursor = self._cursor
-        # Parameters always go with the statement, even none: psycopg reads '%%' as '%'
-        # only when it has parameters to bind.
+        # values is None only for a text without '%' and without parameters (see
+        # _DriverStatement.bare); anything else goes with its parameters, even none.
         cursor.execute(sql, values)
         # rownumber is None exactly when the statement returned no rows to fetch.
         rows = [] if cursor.rownumber is None else cursor.fetchall()
@@ -540,9 +631,12 @@ class _PsycopgSession(DriverSession):
     def _reset(self) -> None:
         dbapi = self._dbapi
         self._cursor.close()
-        dbapi.rollback()
-        if self._read_only and not dbapi.autocommit:
+        if not self._committed:
+            dbapi.rollback()
+        if self._unset_read_only:
             dbapi.read_only = False
+        if self._isolation is not _NOT_CHANGED:
+            dbapi.isolation_level = self._isolation
 
 
 class _SqliteSession(DriverSession):
@@ -578,14 +672,16 @@ class _SqliteSession(DriverSession):
             self._control("PRAGMA query_only = OFF")
 
 
-def driver_session(target: Target, *, read_only: bool) -> DriverSession:
+def driver_session(target: Target, *, read_only: bool, snapshot: bool = False) -> DriverSession:
     """A :class:`DriverSession` for ``target`` (whose ``direct`` must be true).
 
-    The connection is checked out here; entering the session begins the transaction.
+    The connection is checked out here; entering the session begins the
+    transaction. ``snapshot``: every statement sees the same snapshot (see
+    :func:`transaction`).
     """
     if target.driver == PSYCOPG:
-        return _PsycopgSession(target, read_only=read_only)
-    return _SqliteSession(target, read_only=read_only)
+        return _PsycopgSession(target, read_only=read_only, snapshot=snapshot)
+    return _SqliteSession(target, read_only=read_only, snapshot=snapshot)
 
 
 @contextmanager
@@ -594,6 +690,9 @@ def engine_session(
     *,
     read_only: bool,
     connect_error: Callable[[sa.exc.DBAPIError], Exception] | None = None,
+    snapshot: bool = False,
 ) -> Iterator[EngineSession]:
-    with transaction(target, read_only=read_only, connect_error=connect_error) as conn:
+    with transaction(
+        target, read_only=read_only, connect_error=connect_error, snapshot=snapshot
+    ) as conn:
         yield EngineSession(conn, target)

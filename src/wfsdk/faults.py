@@ -20,16 +20,26 @@ POINTS = (
     "after_preview",
     "after_votes",
     "after_lock",
-    "after_before_commit",
     "after_execute",
     "after_verify",
+    "after_before_commit",
     "after_commit",
     "after_after_write",
 )
 
 
+# Read once: a test arms the process it starts through its environment. A write passes
+# eight checkpoints, and looking the variable up at each cost ~5 µs apiece.
+_armed = os.environ.get(ENV_FAULT_POINT)
+
+
+def arm(point: str | None) -> None:
+    """Arm (or, with ``None``, disarm) this process at ``point``, as the variable would."""
+    global _armed
+    _armed = point
+
+
 def checkpoint(name: str) -> None:
     """Die by SIGKILL here if ``WFSDK_FAULT_POINT`` names this point; otherwise nothing."""
-    # Read at every call, not once at import, so a test can arm a process it started.
-    if os.environ.get(ENV_FAULT_POINT) == name:
+    if _armed == name:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from wfsdk.errors import ConfigurationError, StatementRefusedError
+import sqlalchemy as sa
+
+from wfsdk.errors import ConfigurationError, StatementRefusedError, WfsdkError
 from wfsdk.guard import Classification
 from wfsdk.values import Declaration, Operation
 from wfsdk.writes import execute_write
 
 if TYPE_CHECKING:
+    from wfsdk.engine import Session
     from wfsdk.kernel import Kernel, QueryResult
 
 # Statement texts vetted per gateway before the memory is cleared and filled afresh.
@@ -24,13 +29,18 @@ class Gateway:
     uses the kernel's own (``kernel.execute_query``).
     """
 
-    __slots__ = ("_kernel", "_vetted", "declaration")
+    __slots__ = ("_kernel", "_plans", "_vetted", "declaration")
 
     def __init__(self, kernel: Kernel, declaration: Declaration) -> None:
         self._kernel = kernel
         self.declaration = declaration
         # Statement text -> (contract, declaration) it passed the access and contract checks for.
         self._vetted: dict[str, tuple[object, Declaration]] = {}
+        # Read text run without parameters -> what binding, the guard, the access rules and
+        # the contract said of it, and under which (contract, declaration). All of it
+        # depends on the text alone, so a statement a module runs again and again is
+        # bound, classified and vetted once per contract check.
+        self._plans: dict[str, tuple[str, Classification, object, Declaration]] = {}
 
     @property
     def caller(self) -> str:
@@ -76,7 +86,46 @@ class Gateway:
         self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None
     ) -> tuple[dict[str, Any], ...]:
         """Rows of a read; a statement that is not a read is refused."""
+        named, bound, classification = self._checked_read(sql, params)
+        return self._kernel.read(self.declaration.module, named, bound, classification.reads).rows
+
+    def reading(self) -> Reads:
+        """Several reads in one read-only transaction, on one pooled connection.
+
+        ::
+
+            with gateway.reading() as reads:
+                stages = reads.read("SELECT id, name FROM workflow_stage_entity")
+                subs = reads.read("SELECT id, stage_id FROM workflow_sub_stage_entity")
+
+        Every statement is checked exactly as :meth:`read` checks it and is
+        followed by ``on_read``; all of them see the same snapshot of the
+        database (PostgreSQL: the block runs ``REPEATABLE READ``, or the
+        connection's own ``SERIALIZABLE``; SQLite: one transaction is one
+        snapshot). The transaction is read-only on the server and ends with
+        ``COMMIT`` when the block ends normally. An error raised by a read (a refusal, a database
+        error, a failing ``on_read``) ends the block: its transaction is rolled
+        back at once, and further reads in it raise :class:`WfsdkError`.
+        """
+        return Reads(self)
+
+    def _checked_read(
+        self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None
+    ) -> tuple[str, dict[str, Any], Classification]:
+        """Bind, classify and vet a statement that must be a read; refuse anything else.
+
+        Whoever runs the statement checks that the kernel is still open first.
+        """
         kernel = self._kernel
+        plain = params is None and type(sql) is str
+        if plain:
+            plan = self._plans.get(sql)
+            if (
+                plan is not None
+                and plan[2] is kernel.contract_in_force
+                and plan[3] is self.declaration
+            ):
+                return plan[0], {}, plan[1]
         named, bound, classification = kernel.prepare(sql, params, self.caller)
         if classification.writes:
             error = StatementRefusedError(
@@ -86,7 +135,12 @@ class Gateway:
             )
             kernel.report_error(error, phase="guard", caller=self.caller, statement=sql)
             raise error
-        return self._run(sql, named, bound, classification, None, None, False).rows
+        self._check(sql, bound, classification)
+        if plain:
+            if len(self._plans) >= _VETTED_SIZE:
+                self._plans.clear()
+            self._plans[sql] = (named, classification, kernel.contract_in_force, self.declaration)
+        return named, bound, classification
 
     def _run(
         self,
@@ -99,18 +153,9 @@ class Gateway:
         dry_run: bool,
     ) -> QueryResult:
         kernel = self._kernel
-        # Access and contract answers depend only on the statement, this caller's
-        # declaration and the contract of the last check, so each is asked once.
-        contract = kernel.contract_in_force
-        declaration = self.declaration
-        previous = self._vetted.get(classification.sql)
-        if previous is None or previous[0] is not contract or previous[1] is not declaration:
-            self._vet(sql, bound, classification)
-            if len(self._vetted) >= _VETTED_SIZE:
-                self._vetted.clear()
-            self._vetted[classification.sql] = (contract, declaration)
+        self._check(sql, bound, classification)
         if not classification.writes:
-            return kernel.read(declaration.module, named, bound, classification.reads)
+            return kernel.read(self.declaration.module, named, bound, classification.reads)
         return execute_write(
             kernel,
             caller=self.caller,
@@ -121,6 +166,21 @@ class Gateway:
             reason=reason,
             dry_run=dry_run,
         )
+
+    def _check(self, sql: str, bound: Mapping[str, Any], classification: Classification) -> None:
+        """The access and contract checks, asked once per statement text.
+
+        Their answers depend only on the statement, this caller's declaration
+        and the contract of the last check.
+        """
+        contract = self._kernel.contract_in_force
+        declaration = self.declaration
+        previous = self._vetted.get(classification.sql)
+        if previous is None or previous[0] is not contract or previous[1] is not declaration:
+            self._vet(sql, bound, classification)
+            if len(self._vetted) >= _VETTED_SIZE:
+                self._vetted.clear()
+            self._vetted[classification.sql] = (contract, declaration)
 
     def _vet(self, sql: str, bound: Mapping[str, Any], classification: Classification) -> None:
         kernel = self._kernel
@@ -209,9 +269,122 @@ class Gateway:
         return " AND ".join(terms)
 
 
+class Reads:
+    """Guarded reads in one read-only transaction; made by :meth:`Gateway.reading`.
+
+    Entering the block checks out a pooled connection and begins the
+    transaction; leaving it normally commits (for a read-only transaction the
+    same as a rollback, but psycopg keeps its prepared statements); leaving it
+    by an exception rolls back. Either way the connection goes back to the
+    pool. The block holds that connection until it ends, so keep it short and
+    run no writes inside it. One thread at a time.
+    """
+
+    __slots__ = ("_ended", "_gateway", "_opened", "_session")
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self._opened: AbstractContextManager[Session] | None = None
+        self._session: Session | None = None
+        self._ended = False
+
+    def __repr__(self) -> str:
+        state = "open" if self._session is not None else "ended" if self._ended else "not begun"
+        return f"<wfsdk.Reads for {self._gateway.caller!r}, {state}>"
+
+    def __enter__(self) -> Reads:
+        if self._ended or self._opened is not None:
+            raise WfsdkError("a reading block runs once; open another with gateway.reading()")
+        kernel = self._gateway._kernel
+        opened = kernel.snapshot_session()
+        self._ended = True
+        try:
+            session = opened.__enter__()
+        except sa.exc.DBAPIError as exc:
+            raise kernel.database_error(
+                exc, phase="read", caller=self._gateway.caller, statement=None
+            ) from exc
+        self._opened, self._session = opened, session
+        return self
+
+    def read(
+        self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None
+    ) -> tuple[dict[str, Any], ...]:
+        """Rows of a read, inside this block's transaction; see :meth:`Gateway.read`."""
+        session = self._session
+        if session is None:
+            raise WfsdkError(
+                "this reading block has ended (it was left, or a read in it failed and "
+                "its transaction was rolled back); open another with gateway.reading()"
+                if self._ended
+                else "reads.read() runs inside `with gateway.reading() as reads:` only"
+            )
+        gateway = self._gateway
+        kernel = gateway._kernel
+        try:
+            named, bound, classification = gateway._checked_read(sql, params)
+            try:
+                return kernel.read_in(
+                    session, gateway.declaration.module, named, bound, classification.reads
+                )
+            except sa.exc.DBAPIError as exc:
+                # Rolled back before anyone is told, so the report says what is true.
+                self._end(failed=True)
+                raise kernel.database_error(
+                    exc, phase="read", caller=gateway.caller, statement=named, parameters=bound
+                ) from exc
+        except BaseException:
+            self._end(failed=True)
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        session = self._session
+        if session is None:
+            return
+        if exc_type is not None:
+            self._end(failed=True)
+            return
+        kernel = self._gateway._kernel
+        try:
+            session.commit()
+        except sa.exc.DBAPIError as exc:
+            self._end(failed=True)
+            raise kernel.database_error(
+                exc, phase="read", caller=self._gateway.caller, statement="COMMIT"
+            ) from exc
+        self._end(failed=False)
+
+    def _end(self, *, failed: bool) -> None:
+        """Roll back what was not committed and give the connection back to the pool.
+
+        When the block is already failing, a failure to close is reported and
+        the first error stays the one raised.
+        """
+        opened, self._opened, self._session = self._opened, None, None
+        if opened is None:
+            return
+        try:
+            opened.__exit__(None, None, None)
+        except sa.exc.DBAPIError as exc:
+            gateway = self._gateway
+            if failed:
+                gateway._kernel.report_error(
+                    exc, phase="read", caller=gateway.caller, transaction_state="unknown"
+                )
+                return
+            raise gateway._kernel.database_error(
+                exc, phase="read", caller=gateway.caller, statement=None
+            ) from exc
+
+
 def _check_mapping(what: str, value: object) -> None:
     if not isinstance(value, Mapping) or not value:
         raise ConfigurationError(f"{what} must be a non-empty mapping of column to value")
 
 
-__all__ = ["Gateway", "Operation"]
+__all__ = ["Gateway", "Operation", "Reads"]

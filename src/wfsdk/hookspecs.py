@@ -103,11 +103,17 @@ def before_write(intent: WriteIntent, journal: Journal) -> Vote | None:
 def before_commit(intent: WriteIntent, journal: Journal) -> Receipt | None:
     """Make something durable inside the write's transaction, before it commits.
 
-    Called after the rows were locked and found equal to the preview, before
-    the statement executes, for example to write a backup of the before-images
-    and fsync it. Return a :class:`~wfsdk.values.Receipt` (kept in the change
-    record) or ``None``. An exception rolls the transaction back, calls
-    ``after_rollback`` and ``on_error``, and refuses the write.
+    Called once the rows were locked and found equal to the preview, the
+    statement executed and its rows verified, and the kernel's write-ahead
+    record of the change made durable; then the transaction commits. For
+    example, to keep a backup of the before-images. Whatever happens next,
+    the plugin hears the outcome (``after_write`` or ``after_rollback``), from
+    this process or, if it dies, from the next start, so records written here
+    need not be fsynced one by one (``sync=False``): the kernel syncs the
+    journal before it forgets the write-ahead record. Return a
+    :class:`~wfsdk.values.Receipt` (kept in the change record) or ``None``. An
+    exception rolls the transaction back, calls ``after_rollback`` and
+    ``on_error``, and refuses the write.
     """
 
 
@@ -121,6 +127,13 @@ def after_write(change: ChangeRecord, journal: Journal) -> None:
     reported to ``on_error`` and raised to the caller as
     :class:`~wfsdk.errors.PluginHookError` naming the change, which stays
     committed.
+
+    Delivery is at least once. If the writing process ends between the commit
+    and the kernel's note that every ``after_write`` returned, the next
+    ``connect`` on the same state directory delivers the change again with
+    ``change.recovered`` set (and no receipts): a plugin that keys its records
+    by ``change.change_id`` skips a change it already holds. Because of that
+    redelivery, records written here may use ``journal.append(..., sync=False)``.
     """
 
 
@@ -131,6 +144,11 @@ def after_rollback(intent: WriteIntent, reason: str, journal: Journal) -> None:
     Called with the intent and the reason of the rollback. Lets a plugin
     mark what it made durable (a backup) as rolled back. The return value is
     ignored; an exception is reported to ``on_error`` only.
+
+    A write whose process ended before it committed is delivered here by the
+    next ``connect`` on the same state directory, with a ``reason`` that
+    starts with ``wfsdk.values.RECOVERED`` ("recovered at start-up"); it may
+    repeat a rollback the plugin already saw.
     """
 
 

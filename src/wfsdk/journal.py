@@ -1,9 +1,14 @@
 """wfsdk's own state, kept outside the database: append-only logs and one file per record.
 
 The integration rules forbid new tables, so the audit log, backups and
-approval records live in a directory (default ``.wfsdk/``). Every write here
-is flushed and fsynced before it returns, so a record that protects a change
-is on disk before the database commit it protects.
+approval records live in a directory (default ``.wfsdk/``). A write here is
+flushed and fsynced before it returns, so a record that protects a change is
+on disk before the database commit it protects. A writer may instead pass
+``sync=False`` for a record that something durable already covers (the
+kernel's write-ahead record of a change, see :mod:`wfsdk.writelog`): it is
+written at once, so a killed process cannot lose it, and made durable by the
+next :meth:`Journal.sync`, which the kernel calls before it forgets a
+write-ahead record.
 
 - *Streams* are JSON-lines files, one record a line, appended under an
   exclusive ``flock`` in a single ``write``: several processes may append at
@@ -28,6 +33,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -199,13 +205,64 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+# Linux: a file with no name until it is linked in whole, which saves creating and
+# removing a temporary name (about 80 µs of a backup's cost on a journalling filesystem).
+_TMPFILE: int | None = getattr(os, "O_TMPFILE", None)
+_PROC_FD = Path("/proc/self/fd")
+
+
+def _write_anonymous(directory: Path, target: Path, payload: bytes, *, sync: bool) -> bool:
+    """Write ``target`` through an unnamed file; False where the system offers none."""
+    if _TMPFILE is None or not _PROC_FD.is_dir():
+        return False
+    try:
+        fd = os.open(directory, _TMPFILE | os.O_WRONLY, 0o600)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            return False
+        raise
+    try:
+        _write_all(fd, payload)
+        if sync:
+            os.fsync(fd)
+        # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N gives the file its name atomically,
+        # and fails if the name exists: a document is never replaced. (With no directory
+        # descriptor, os.link would call link(2), which links the /proc entry itself.)
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.link(_PROC_FD / str(fd), target.name, dst_dir_fd=dir_fd, follow_symlinks=True)
+        finally:
+            os.close(dir_fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _write_named(directory: Path, target: Path, payload: bytes, *, sync: bool) -> None:
+    """Write ``target`` through a temporary name, linked into place, then removed."""
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    try:
+        try:
+            _write_all(fd, payload)
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(temporary, target)
+    finally:
+        os.unlink(temporary)
+
+
 class Journal:
     """A state directory. Nothing is created on disk until the first write."""
 
-    __slots__ = ("directory",)
+    __slots__ = ("_dirty", "_dirty_lock", "directory")
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
+        # Files and directories written with sync=False and not yet fsynced.
+        self._dirty: set[Path] = set()
+        self._dirty_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<wfsdk.Journal {self.directory}>"
@@ -225,8 +282,33 @@ class Journal:
     def stream_path(self, stream: str) -> Path:
         return self.directory / f"{_check_name(stream, 'stream')}.jsonl"
 
-    def append(self, stream: str, record: Mapping[str, Any]) -> None:
-        """Append one record durably (flushed and fsynced before returning).
+    def _defer(self, *paths: Path) -> None:
+        with self._dirty_lock:
+            self._dirty.update(paths)
+
+    def sync(self) -> None:
+        """Make every record written with ``sync=False`` durable (fsync files, then directories)."""
+        with self._dirty_lock:
+            pending, self._dirty = self._dirty, set()
+        # Files before directories: a directory entry must not outlive its file's data.
+        for path in sorted(pending, key=lambda p: p.is_dir()):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                self._defer(path)
+                raise JournalError(f"cannot sync {path}: {exc}") from exc
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                self._defer(path)
+                raise JournalError(f"cannot sync {path}: {exc}") from exc
+            finally:
+                os.close(fd)
+
+    def append(self, stream: str, record: Mapping[str, Any], *, sync: bool = True) -> None:
+        """Append one record, flushed and (unless ``sync=False``) fsynced before returning.
 
         If anything fails, the stream is cut back to where it was: a record whose
         append raised is never left behind for a reader to find.
@@ -245,7 +327,8 @@ class Journal:
                 start = _repair_tail(fd, path)
                 try:
                     _write_all(fd, line)
-                    os.fsync(fd)
+                    if sync:
+                        os.fsync(fd)
                 except OSError:
                     # Best effort: a device that cannot be truncated has nothing to undo,
                     # and a torn line left behind is set aside by the next append.
@@ -254,12 +337,14 @@ class Journal:
                     raise
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-            if created:
+            if created and sync:
                 _fsync_directory(self.directory)
         except OSError as exc:
             raise JournalError(f"cannot append to {path}: {exc}") from exc
         finally:
             os.close(fd)
+        if not sync:
+            self._defer(path, self.directory)
 
     def records(
         self, stream: str, problems: list[JournalProblem] | None = None
@@ -304,28 +389,29 @@ class Journal:
                 return
             yield record
 
-    def write_document(self, kind: str, name: str, document: Mapping[str, Any]) -> Path:
-        """Write ``kind/name.json`` atomically and durably; refuses to overwrite."""
+    def write_document(
+        self, kind: str, name: str, document: Mapping[str, Any], *, sync: bool = True
+    ) -> Path:
+        """Write ``kind/name.json`` atomically (and durably unless ``sync=False``).
+
+        Refuses to overwrite.
+        """
         directory = self._ensure(_check_name(kind, "kind"))
         target = directory / f"{_check_name(name, 'document')}.json"
-        payload = _dumps(document, indent=1)
+        payload = _dumps(document, indent=1).encode()
         try:
-            fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(payload)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                if target.exists():
-                    raise JournalError(
-                        f"{target} exists already; journal documents are never replaced"
-                    )
-                os.link(temporary, target)
-            finally:
-                os.unlink(temporary)
-            _fsync_directory(directory)
+            if not _write_anonymous(directory, target, payload, sync=sync):
+                _write_named(directory, target, payload, sync=sync)
+            if sync:
+                _fsync_directory(directory)
+        except FileExistsError as exc:
+            raise JournalError(
+                f"{target} exists already; journal documents are never replaced"
+            ) from exc
         except OSError as exc:
             raise JournalError(f"cannot write {target}: {exc}") from exc
+        if not sync:
+            self._defer(target, directory)
         return target
 
     def read_document(self, kind: str, name: str) -> dict[str, Any]:

@@ -33,9 +33,11 @@ from wfsdk.gateway import Gateway
 from wfsdk.guard import Classification, Guard, bind_parameters
 from wfsdk.journal import Journal
 from wfsdk.plugins import LoadedPlugins, call_impl, load_plugins
+from wfsdk.recovery import RecoveryReport, recover
 from wfsdk.redact import Redactor
 from wfsdk.schema import Contract, SchemaReport, compare, load_contract, suggest_column
 from wfsdk.values import ChangeRecord, Declaration, ErrorEvent, ReadEvent, WriteIntent
+from wfsdk.writelog import WriteLog
 
 log = logging.getLogger("wfsdk")
 # A library leaves output to its host: without this, Python prints errors to stderr.
@@ -92,6 +94,8 @@ class Kernel:
         self.contract_path = contract_path
         self.state_dir = state_dir
         self.journal = Journal(state_dir)
+        self.write_log = WriteLog(self.journal)
+        self.recovery = RecoveryReport()
         self.max_write_rows = max_write_rows
         self.redactor = Redactor([target.password] if target.password else [])
         self.guard_dialect = "postgres" if target.dialect == "postgresql" else "sqlite"
@@ -101,6 +105,7 @@ class Kernel:
         self._mismatch: SchemaReport | None = None
         self.last_report: SchemaReport | None = None
         self._table_info: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._rewrites: dict[str, bool] = {}
         self.access = self._collect_declarations()
         host = host_access or self.access.default_host()
         if host.module != HOST:
@@ -186,6 +191,7 @@ class Kernel:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self.write_log.close()
             self._target.engine.dispose(close=False)
 
     def __enter__(self) -> Kernel:
@@ -270,16 +276,61 @@ class Kernel:
                 exc, phase="read", caller=caller, statement=sql, parameters=bound
             ) from exc
         if self.hook.on_read.get_hookimpls():
-            event = ReadEvent(
-                caller=caller,
-                statement=sql,
-                tables=tables,
-                row_count=len(rows),
-                duration_s=time.perf_counter() - started,
-                dialect=self.dialect,
-            )
-            self.notify("on_read", event=event, journal=self.journal)
+            self._observe_read(caller, sql, tables, len(rows), started)
         return QueryResult(rows=rows)
+
+    def snapshot_session(self) -> AbstractContextManager[engines.Session]:
+        """A read-only transaction in which every statement sees one snapshot.
+
+        For :class:`~wfsdk.gateway.Reads`: PostgreSQL begins it ``ISOLATION LEVEL
+        REPEATABLE READ READ ONLY`` (or keeps the connection's own ``SERIALIZABLE``);
+        a SQLite transaction is one snapshot already.
+        """
+        self._ensure_open()
+        target = self._target
+        if target.direct:
+            try:
+                return engines.driver_session(target, read_only=True, snapshot=True)
+            except sa.exc.DBAPIError as exc:
+                raise self._connect_error(exc) from exc
+        return engines.engine_session(
+            target, read_only=True, connect_error=self._connect_error, snapshot=True
+        )
+
+    def read_in(
+        self,
+        session: engines.Session,
+        caller: str,
+        sql: str,
+        bound: Mapping[str, Any],
+        tables: frozenset[str],
+    ) -> tuple[dict[str, Any], ...]:
+        """Run a vetted read inside a read-only transaction the caller holds; its rows.
+
+        The transaction belongs to :class:`~wfsdk.gateway.Reads`, which opens,
+        commits and closes it, and which rolls it back and reports a driver error
+        (``sqlalchemy.exc.DBAPIError``) raised from here. ``on_read`` follows every
+        statement, as after :meth:`read`.
+        """
+        self._ensure_open()
+        started = time.perf_counter()
+        rows = tuple(engines.execute_vetted(session, sql, bound).rows)
+        if self.hook.on_read.get_hookimpls():
+            self._observe_read(caller, sql, tables, len(rows), started)
+        return rows
+
+    def _observe_read(
+        self, caller: str, sql: str, tables: frozenset[str], row_count: int, started: float
+    ) -> None:
+        event = ReadEvent(
+            caller=caller,
+            statement=sql,
+            tables=tables,
+            row_count=row_count,
+            duration_s=time.perf_counter() - started,
+            dialect=self.dialect,
+        )
+        self.notify("on_read", event=event, journal=self.journal)
 
     def table_info(self, table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(primary key columns, all columns) of a table, reflected once per kernel."""
@@ -292,6 +343,33 @@ class Kernel:
             info = (pk, columns)
             self._table_info[table] = info
         return info
+
+    def rewrites_written_rows(self, table: str) -> bool:
+        """Whether something runs after a write to ``table`` that may change the written rows.
+
+        AFTER and INSTEAD OF triggers (and PostgreSQL rules) act after the row
+        that ``RETURNING`` reports was formed, so a write to such a table is
+        verified by reading its rows again. Looked up once per contract check.
+        """
+        known = self._rewrites.get(table)
+        if known is None:
+            if self.dialect == "postgresql":
+                sql = (
+                    "SELECT (SELECT count(*) FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) "
+                    "AND NOT tgisinternal AND (tgtype & 2) = 0) + (SELECT count(*) FROM pg_rules "
+                    "WHERE schemaname = current_schema() AND tablename = :name) AS n"
+                )
+            else:
+                sql = (
+                    "SELECT count(*) AS n FROM sqlite_master WHERE type = 'trigger' "
+                    "AND tbl_name = :name AND upper(sql) NOT LIKE '%BEFORE%'"
+                )
+            with self.session(read_only=True) as session:
+                rows = self.run(session, sql, {"t": self.quote(table), "name": table}).rows
+                session.commit()
+            known = bool(rows and rows[0]["n"])
+            self._rewrites[table] = known
+        return known
 
     # -- hooks and errors ---------------------------------------------------------------
 
@@ -432,6 +510,7 @@ class Kernel:
             raise self.database_error(exc, phase="schema check", caller="", statement=None) from exc
         self.last_report = report
         self._contract = contract
+        self._rewrites.clear()
         if report.ok:
             return report
         self._mismatch = report
@@ -530,6 +609,9 @@ def connect(
     )
     try:
         kernel.check_schema()
+        # Before the host's first statement, so that every plugin agrees with the
+        # database about the changes of writers that died mid-write.
+        kernel.recovery = recover(kernel)
     except BaseException:
         kernel.close()
         raise

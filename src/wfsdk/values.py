@@ -144,9 +144,20 @@ class Receipt:
     reference: str
 
 
+#: How ``after_rollback``'s ``reason`` begins when the next start delivers the rollback
+#: of a write whose process died (see :mod:`wfsdk.writelog`).
+RECOVERED = "recovered at start-up"
+
+
 @attrs.frozen
 class ChangeRecord:
-    """A change that has committed, with everything needed to audit or undo it."""
+    """A change that has committed, with everything needed to audit or undo it.
+
+    ``recovered`` is true when the writing process ended before every
+    ``after_write`` had returned, and the next start delivers the change from
+    the kernel's write-ahead record (see :mod:`wfsdk.writelog`). Such a record
+    has no receipts, and ``committed_at`` is when the commit was found.
+    """
 
     change_id: str
     caller: str
@@ -159,6 +170,7 @@ class ChangeRecord:
     votes: tuple[Vote, ...]
     receipts: tuple[Receipt, ...] = ()
     committed_at: str = ""
+    recovered: bool = False
 
     @property
     def backup_id(self) -> str | None:

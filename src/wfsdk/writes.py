@@ -2,10 +2,11 @@
 
 preview (before and after images, by primary key) → ``before_write`` votes
 (deny wins, default-deny, an exception refuses) → one transaction: lock the rows
-and check they still equal the preview → ``before_commit`` (backups made
-durable) → execute → verify the affected rows equal the preview's after-images
-→ commit → ``after_write``. Any failure rolls back and reaches ``on_error``;
-nothing is retried.
+and check they still equal the preview → execute, reading back the written rows
+(``RETURNING``) → verify they equal the preview's after-images → the kernel's
+write-ahead record, fsynced (:mod:`wfsdk.writelog`) → ``before_commit``
+(backups) → commit → ``after_write`` → the write-ahead record settled. Any
+failure rolls back and reaches ``on_error``; nothing is retried.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from wfsdk.engine import Session
 from wfsdk.errors import (
     ChangedSincePreviewError,
     ConfigurationError,
+    DatabaseError,
     UnpreviewableWriteError,
     VerificationFailedError,
     WfsdkError,
     WriteDeniedError,
 )
 from wfsdk.guard import NEW_VALUE_PREFIX, Classification, WriteShape
+from wfsdk.journal import JournalError
 from wfsdk.plugins import call_impl
 from wfsdk.values import (
     ChangeRecord,
@@ -135,6 +138,8 @@ class _Preview:
         self.columns = columns
         self.preview_sql = _preview_sql(shape, columns)
         self.rows: tuple[RowChange, ...] = ()
+        # Verify by reading the rows again (triggers may change them after RETURNING).
+        self.read_again = False
 
     def compute(self, kernel: Kernel, session: Session, params: dict[str, Any], sql: str) -> None:
         self.rows = self._compute(kernel, session, params, lock=False)
@@ -278,6 +283,9 @@ def execute_write(
         # two pooled connections at once.
         table_info = kernel.table_info(shape.table)
         preview = _Preview(shape, sql, table_info)
+        preview.read_again = shape.operation is not Operation.INSERT and (
+            kernel.rewrites_written_rows(shape.table)
+        )
         with kernel.session(read_only=True) as session:
             preview.compute(kernel, session, params, sql)
             session.commit()
@@ -322,6 +330,55 @@ def execute_write(
     return _commit(kernel, preview, intent, votes, sql, params)
 
 
+# The transaction id, read back with the written rows, by which a later start asks
+# PostgreSQL whether the change committed.
+_XID = "__wfsdk_xid"
+
+
+def _ahead(
+    kernel: Kernel,
+    shape: WriteShape,
+    intent: WriteIntent,
+    votes: tuple[Vote, ...],
+    rows: tuple[RowChange, ...],
+    xid: str | None,
+) -> dict[str, Any]:
+    """The write-ahead record: enough to deliver either outcome after this process is gone."""
+
+    def images(changes: Sequence[RowChange]) -> list[dict[str, Any]]:
+        return [{"key": r.key, "before": r.before, "after": r.after} for r in changes]
+
+    return {
+        "change_id": intent.change_id,
+        "caller": intent.caller,
+        "actor": intent.actor,
+        "reason": intent.reason,
+        "table": intent.table,
+        "operation": intent.operation.value,
+        "statement": intent.statement,
+        "parameters": dict(intent.parameters),
+        "preview": images(intent.rows),
+        "rows": images(rows),
+        "votes": [
+            {"decision": v.decision.value, "reason": v.reason, "voter": v.voter} for v in votes
+        ],
+        # What an update sets: what a later start compares when it decides by the rows.
+        "assigned": list(dict.fromkeys(c for c, _ in shape.assignments)),
+        "dialect": kernel.dialect,
+        "txid": xid,
+    }
+
+
+def _outcome_heard(kernel: Kernel) -> bool:
+    """Whether any plugin listens for how a write ends; only then is a write-ahead record kept."""
+    hook = kernel.hook
+    return bool(
+        hook.before_commit.get_hookimpls()
+        or hook.after_write.get_hookimpls()
+        or hook.after_rollback.get_hookimpls()
+    )
+
+
 def _commit(
     kernel: Kernel,
     preview: _Preview,
@@ -330,12 +387,11 @@ def _commit(
     sql: str,
     params: dict[str, Any],
 ) -> QueryResult:
-    from wfsdk.kernel import QueryResult
 
     shape = preview.shape
     receipts: list[Receipt] = []
-    prepared = False
-    state = "open"
+    ahead: dict[str, Any] | None = None
+    committing = False
     try:
         with kernel.session(read_only=False) as session:
             if not preview.still_current(kernel, session, params):
@@ -344,7 +400,27 @@ def _commit(
                     "the preview (and the votes) saw; nothing was changed. Preview again."
                 )
             faults.checkpoint("after_lock")
-            prepared = True
+            returned, xid, read_back = _execute(kernel, session, preview, sql, params)
+            faults.checkpoint("after_execute")
+            _verify(kernel, session, preview, returned, read_back, params)
+            faults.checkpoint("after_verify")
+            # As the hooks see them: the preview's (already redacted), or an insert's own.
+            rows = (
+                _redacted_rows(kernel, returned)
+                if shape.operation is Operation.INSERT
+                else intent.rows
+            )
+            if _outcome_heard(kernel):
+                record = _ahead(kernel, shape, intent, votes, rows, xid)
+                try:
+                    kernel.write_log.pending(record)
+                except JournalError as exc:
+                    raise WriteDeniedError(
+                        f"the write-ahead record could not be made durable ({exc}); without it "
+                        "the plugins could not be told how this write ended, so it is refused",
+                        reasons=[f"wfsdk: {exc}"],
+                    ) from exc
+                ahead = record
             for impl in reversed(kernel.hook.before_commit.get_hookimpls()):
                 try:
                     receipt = call_impl(impl, intent=intent, journal=kernel.journal)
@@ -357,24 +433,54 @@ def _commit(
                 if isinstance(receipt, Receipt):
                     receipts.append(receipt)
             faults.checkpoint("after_before_commit")
-            returned = _execute(kernel, session, preview, sql, params)
-            faults.checkpoint("after_execute")
-            _verify(kernel, session, preview, returned, params)
-            faults.checkpoint("after_verify")
+            committing = True
             session.commit()
-            state = "committed"
             faults.checkpoint("after_commit")
     except WfsdkError as exc:
-        _rolled_back(kernel, intent, exc, prepared)
+        _rolled_back(kernel, intent, exc, ahead)
         raise
     except sa.exc.DBAPIError as exc:
         error = kernel.database_error(
             exc, phase="write", caller=intent.caller, statement=sql, parameters=params
         )
-        _rolled_back(kernel, intent, error, prepared, reported=True)
+        if committing and ahead is not None and _committed_after_all(kernel, ahead, error):
+            return _committed(kernel, intent, votes, receipts, rows, logged=ahead is not None)
+        _rolled_back(kernel, intent, error, ahead, reported=True)
         raise error from exc
-    assert state == "committed"
-    rows = returned if shape.operation is Operation.INSERT else preview.rows
+    return _committed(kernel, intent, votes, receipts, rows, logged=ahead is not None)
+
+
+def _committed_after_all(kernel: Kernel, ahead: dict[str, Any], error: WfsdkError) -> bool:
+    """Whether a COMMIT that raised (the connection lost on the way) committed all the same.
+
+    Asked of the database on a new connection. When even that cannot tell, the
+    change stays pending in the write-ahead file and the next start decides it.
+    """
+    from wfsdk.recovery import COMMITTED, ROLLED_BACK, decide
+
+    outcome, why = decide(kernel, ahead)
+    if outcome == COMMITTED:
+        return True
+    if outcome == ROLLED_BACK:
+        return False
+    # Not settled: the write-ahead record stays for the next start to decide.
+    raise DatabaseError(
+        f"{error} — and whether the change committed is unknown ({why}); the next start "
+        "of wfsdk on this state directory decides it and tells the plugins"
+    ) from error
+
+
+def _committed(
+    kernel: Kernel,
+    intent: WriteIntent,
+    votes: tuple[Vote, ...],
+    receipts: list[Receipt],
+    rows: tuple[RowChange, ...],
+    *,
+    logged: bool,
+) -> QueryResult:
+    from wfsdk.kernel import QueryResult
+
     change = ChangeRecord(
         change_id=intent.change_id,
         caller=intent.caller,
@@ -383,18 +489,27 @@ def _commit(
         table=intent.table,
         operation=intent.operation,
         statement=intent.statement,
-        rows=_redacted_rows(kernel, rows),
+        rows=rows,
         votes=votes,
         receipts=tuple(receipts),
         committed_at=dt.datetime.now(dt.UTC).isoformat(),
     )
-    kernel.notify("after_write", change=change, journal=kernel.journal)
+    try:
+        kernel.notify("after_write", change=change, journal=kernel.journal)
+    finally:
+        if logged:
+            kernel.write_log.settled(intent.change_id)
     faults.checkpoint("after_after_write")
     return QueryResult(change=change, preview=intent, votes=votes, would_commit=True)
 
 
 def _rolled_back(
-    kernel: Kernel, intent: WriteIntent, exc: WfsdkError, prepared: bool, *, reported: bool = False
+    kernel: Kernel,
+    intent: WriteIntent,
+    exc: WfsdkError,
+    ahead: dict[str, Any] | None,
+    *,
+    reported: bool = False,
 ) -> None:
     if not reported:
         kernel.report_error(
@@ -406,7 +521,9 @@ def _rolled_back(
             transaction_state="rolled back",
             change_id=intent.change_id,
         )
-    if prepared:
+    if ahead is None:
+        return
+    try:
         for impl in kernel.hook.after_rollback.get_hookimpls():
             try:
                 call_impl(impl, intent=intent, reason=str(exc), journal=kernel.journal)
@@ -417,30 +534,77 @@ def _rolled_back(
                     caller=intent.caller,
                     change_id=intent.change_id,
                 )
+    finally:
+        kernel.write_log.settled(intent.change_id)
+
+
+class _ReadAgain(Exception):
+    """The written rows are verified by reading them again, not from ``RETURNING``."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _returning_sql(shape: WriteShape, sql: str, columns: tuple[str, ...], xid: bool) -> str:
+    extra = (f"pg_current_xact_id()::text AS {_XID}",) if xid else ()
+    return shape.returning_sql(sql, columns, extra)
 
 
 def _execute(
     kernel: Kernel, session: Session, preview: _Preview, sql: str, params: dict[str, Any]
-) -> tuple[RowChange, ...]:
+) -> tuple[tuple[RowChange, ...], str | None, list[dict[str, Any]] | None]:
+    """Run the write; the rows it wrote (as the database returned them), and the transaction id.
+
+    The written rows come back with the statement itself (``RETURNING``), so
+    verifying them costs no further statement. A statement with a RETURNING of
+    its own, or on a table whose triggers or rules act after the row is formed,
+    is run as it is and verified by reading its rows again.
+    """
     shape = preview.shape
+    postgres = kernel.dialect == "postgresql"
     if shape.operation is Operation.INSERT:
-        returning = tuple(dict.fromkeys((*preview.pk, *shape.insert_columns)))
-        rows = kernel.run(session, shape.returning_sql(sql, returning), params).rows
-        return tuple(
-            RowChange(
-                key={c: row[c] for c in preview.pk},
-                before=None,
-                after={c: row[c] for c in shape.insert_columns},
-            )
-            for row in rows
+        columns = tuple(dict.fromkeys((*preview.pk, *shape.insert_columns)))
+    elif shape.operation is Operation.UPDATE:
+        columns = tuple(dict.fromkeys((*preview.pk, *(c for c, _ in shape.assignments))))
+    else:
+        columns = preview.pk
+    read_back: list[dict[str, Any]] | None
+    try:
+        if preview.read_again:
+            raise _ReadAgain
+        text = _returning_sql(shape, sql, columns, postgres)
+    except (WfsdkError, _ReadAgain):
+        if shape.operation is Operation.INSERT:
+            raise
+        result = kernel.run(session, sql, params)
+        count, read_back = result.rowcount, None
+    else:
+        read_back = kernel.run(session, text, params).rows
+        count = len(read_back)
+    xid: str | None = None
+    if postgres:
+        if read_back:
+            xid = read_back[0][_XID]
+        else:
+            xid = kernel.run(session, f"SELECT pg_current_xact_id()::text AS {_XID}").rows[0][_XID]
+    if shape.operation is Operation.INSERT:
+        assert read_back is not None
+        return (
+            tuple(
+                RowChange(
+                    key={c: row[c] for c in preview.pk},
+                    before=None,
+                    after={c: row[c] for c in shape.insert_columns},
+                )
+                for row in read_back
+            ),
+            xid,
+            read_back,
         )
-    result = kernel.run(session, sql, params)
-    if result.rowcount != len(preview.rows):
+    if count != len(preview.rows):
         raise VerificationFailedError(
-            f"{shape.operation.value} of {shape.table!r} affected {result.rowcount} rows, "
+            f"{shape.operation.value} of {shape.table!r} affected {count} rows, "
             f"the preview showed {len(preview.rows)}; rolled back"
         )
-    return preview.rows
+    return preview.rows, xid, read_back
 
 
 def _verify(
@@ -448,10 +612,10 @@ def _verify(
     session: Session,
     preview: _Preview,
     returned: tuple[RowChange, ...],
+    read_back: list[dict[str, Any]] | None,
     params: dict[str, Any],
 ) -> None:
     shape = preview.shape
-    table = kernel.quote(shape.table)
     problems: list[str] = []
     if shape.operation is Operation.INSERT:
         if len(returned) != len(preview.rows):
@@ -466,30 +630,55 @@ def _verify(
                 f"insert into {shape.table!r} not as previewed: {'; '.join(problems)}; rolled back"
             )
         return
-    for row in preview.rows:
-        where = " AND ".join(f"{kernel.quote(c)} = :__k{i}" for i, c in enumerate(row.key))
-        key_params = {f"__k{i}": v for i, v in enumerate(row.key.values())}
-        found = kernel.run(session, f"SELECT * FROM {table} WHERE {where}", key_params).rows
+    if read_back is None:
+        read_back = _read_again(kernel, session, preview)
         if shape.operation is Operation.DELETE:
-            if found:
-                problems.append(f"row {dict(row.key)} still exists")
-            continue
-        if len(found) != 1:
-            problems.append(f"row {dict(row.key)} is gone")
-            continue
-        assert row.after is not None
-        # Only the assigned columns: BEFORE UPDATE triggers (updated_at in the blog
-        # database) legitimately change others.
-        for column in dict.fromkeys(c for c, _ in shape.assignments):
-            want = row.after[column]
-            if not same(found[0].get(column), want):
-                problems.append(
-                    f"row {dict(row.key)} column {column!r} is {found[0].get(column)!r}, "
-                    f"expected {want!r}"
-                )
+            problems = [f"row {dict(_key_of(preview.pk, r))} still exists" for r in read_back]
+            read_back = [dict(r.key) for r in preview.rows]
+    by_key = {_key(preview.pk, row): row for row in read_back}
+    if shape.operation is Operation.DELETE:
+        problems += [
+            f"row {dict(row.key)} was not deleted"
+            for row in preview.rows
+            if _key(preview.pk, row.key) not in by_key
+        ]
+    else:
+        for row in preview.rows:
+            found = by_key.get(_key(preview.pk, row.key))
+            if found is None:
+                problems.append(f"row {dict(row.key)} is gone")
+                continue
+            assert row.after is not None
+            # Only the assigned columns: BEFORE UPDATE triggers (updated_at in the blog
+            # database) legitimately change others.
+            for column in dict.fromkeys(c for c, _ in shape.assignments):
+                want = row.after[column]
+                if not same(found.get(column), want):
+                    problems.append(
+                        f"row {dict(row.key)} column {column!r} is {found.get(column)!r}, "
+                        f"expected {want!r}"
+                    )
     if problems:
         raise VerificationFailedError(
             f"{shape.operation.value} of {shape.table!r} not as previewed: "
             + "; ".join(problems[:10])
             + "; rolled back"
         )
+
+
+def _key(pk: Sequence[str], row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(_comparable(row.get(c)) for c in pk)
+
+
+def _key_of(pk: Sequence[str], row: Mapping[str, Any]) -> dict[str, Any]:
+    return {c: row.get(c) for c in pk}
+
+
+def _read_again(kernel: Kernel, session: Session, preview: _Preview) -> list[dict[str, Any]]:
+    table = kernel.quote(preview.shape.table)
+    rows: list[dict[str, Any]] = []
+    for row in preview.rows:
+        where = " AND ".join(f"{kernel.quote(c)} = :__k{i}" for i, c in enumerate(row.key))
+        key_params = {f"__k{i}": v for i, v in enumerate(row.key.values())}
+        rows += kernel.run(session, f"SELECT * FROM {table} WHERE {where}", key_params).rows
+    return rows

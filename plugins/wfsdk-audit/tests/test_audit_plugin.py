@@ -174,16 +174,21 @@ def test_python_logging_when_asked(
 
 
 def test_an_unwritable_journal_is_loud_and_the_record_is_logged(
-    demo: tuple[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    demo: tuple[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    url, contract = demo
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    kernel = open_kernel(
-        url, contract, plugins=PLUGIN, extra=[Voter(Vote.allow())], state_dir=blocker / "state"
-    )
-    with kernel, pytest.raises(errors.PluginHookError, match="is committed") as raised:
-        kernel.host.update("post_workflow_stage", {"id": 2}, {"status": "r"}, actor="a", reason="r")
+    with audit_kernel(demo) as kernel:
+        # The kernel's own records can be written, the audit stream cannot: /dev/full
+        # answers every write with ENOSPC.
+        stream = kernel.journal.stream_path("audit")
+        stream.parent.mkdir(parents=True, exist_ok=True)
+        stream.symlink_to("/dev/full")
+        try:
+            with pytest.raises(errors.PluginHookError, match="is committed") as raised:
+                kernel.host.update(
+                    "post_workflow_stage", {"id": 2}, {"status": "r"}, actor="a", reason="r"
+                )
+        finally:
+            stream.unlink()
     assert raised.value.change_id
     logged = [r.getMessage() for r in caplog.records if r.name == "wfsdk.audit"]
     assert any("audit record not written" in m and raised.value.change_id in m for m in logged)

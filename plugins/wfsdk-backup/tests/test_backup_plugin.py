@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import json
 import os
 import shutil
@@ -334,43 +333,45 @@ def test_an_unwritable_state_directory_refuses_the_write(
     assert observer.errors[-1].error_type == "WriteDeniedError"
 
 
+def full_statvfs(path: str | os.PathLike[str]) -> os.statvfs_result:
+    """What ``os.statvfs`` says of a file system with no block left."""
+    real = list(REAL_STATVFS(path))
+    real[3] = real[4] = 0  # f_bfree, f_bavail
+    return os.statvfs_result(real)
+
+
+REAL_STATVFS = os.statvfs
+
+
 def test_a_full_disk_refuses_the_write(
     demo: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, _ = demo
-    real = os.statvfs
-
-    class Full:
-        def __init__(self, path: str) -> None:
-            self.f_frsize = real(path).f_frsize
-            self.f_bavail = 0
-
-    monkeypatch.setattr(os, "statvfs", Full)
+    monkeypatch.setattr(os, "statvfs", full_statvfs)
     before = checksum(url, TABLES)
     with backup_kernel(demo) as kernel, pytest.raises(errors.WriteDeniedError, match="is full"):
         kernel.host.update("post_workflow_stage", {"id": 2}, {"status": "x"}, actor="a", reason="r")
     assert checksum(url, TABLES) == before
 
 
-def test_a_write_failure_while_backing_up_rolls_back(
-    demo: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_write_failure_while_backing_up_rolls_back(demo: tuple[str, Path]) -> None:
     url, _ = demo
     observer = Observer()
     before = checksum(url, TABLES)
     with backup_kernel(demo, observer) as kernel:
-
-        def full(_fd: int) -> None:
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-        # The probe passes; the backup itself then meets the full disk at fsync.
-        monkeypatch.setattr(os, "fsync", full)
-        with pytest.raises(errors.WriteDeniedError, match="No space left"):
-            kernel.host.update(
-                "post_workflow_stage", {"id": 2}, {"status": "x"}, actor="a", reason="r"
-            )
-        monkeypatch.undo()
-        assert not records(kernel.journal, "backup-status", status="committed")
+        # The probe passes; the backup itself then meets a full device: /dev/full answers
+        # every write with ENOSPC.
+        status = kernel.journal.stream_path("backup-status")
+        status.parent.mkdir(parents=True, exist_ok=True)
+        status.symlink_to("/dev/full")
+        try:
+            with pytest.raises(errors.WriteDeniedError, match="No space left"):
+                kernel.host.update(
+                    "post_workflow_stage", {"id": 2}, {"status": "x"}, actor="a", reason="r"
+                )
+        finally:
+            status.unlink()
+        assert not records(kernel.journal, "backup-status")
         assert kernel.journal.documents("backups") == []
     assert checksum(url, TABLES) == before
     phases = [(e.phase, e.transaction_state) for e in observer.errors]

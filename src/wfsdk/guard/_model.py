@@ -75,8 +75,12 @@ class WriteShape:
             sql += f" WHERE {self.where_sql}"
         return sql
 
-    def returning_sql(self, original_sql: str, columns: Sequence[str]) -> str:
+    def returning_sql(
+        self, original_sql: str, columns: Sequence[str], extra: Sequence[str] = ()
+    ) -> str:
         """``original_sql`` with ``RETURNING <columns>`` appended, to read back what it wrote.
+
+        ``extra``: expressions the kernel adds as they are (never from a caller).
 
         Refused if the statement already has a RETURNING clause, since a second one
         would not parse and the caller's own would change what comes back.
@@ -91,7 +95,7 @@ class WriteShape:
                 sql=original_sql,
                 reason="returning",
             )
-        names = ", ".join(quote(col, self.dialect) for col in columns)
+        names = ", ".join([*(quote(col, self.dialect) for col in columns), *extra])
         return f"{original_sql[:end]} RETURNING {names}"
 
 

@@ -164,11 +164,21 @@ class CoreApi:
 
     def problems(self) -> tuple[DataProblem, ...]:
         """Ties in order values, names equal but for case, sub-stages without a stage."""
+        # One snapshot for both levels, so a sub-stage's stage is judged against the same data.
+        with self._gateway.reading() as reads:
+            stages = reads.read(
+                "SELECT id, name, stage_order, LOWER(name) AS folded FROM workflow_stage_entity "
+                "ORDER BY stage_order, id"
+            )
+            subs = reads.read(
+                "SELECT ss.id, ss.stage_id, ss.name, ss.sub_stage_order, "
+                "LOWER(ss.name) AS folded, s.id AS found_stage "
+                "FROM workflow_sub_stage_entity AS ss "
+                "LEFT JOIN workflow_stage_entity AS s ON s.id = ss.stage_id "
+                "ORDER BY CASE WHEN ss.stage_id IS NULL THEN 1 ELSE 0 END, ss.stage_id, "
+                "ss.sub_stage_order, ss.id"
+            )
         found: list[DataProblem] = []
-        stages = self._gateway.read(
-            "SELECT id, name, stage_order, LOWER(name) AS folded FROM workflow_stage_entity "
-            "ORDER BY stage_order, id"
-        )
         names = {int(r["id"]): r["name"] for r in stages}
         for _scope, order, ids in order_ties(
             (None, r["stage_order"], int(r["id"])) for r in stages
@@ -186,13 +196,6 @@ class CoreApi:
             STAGES, "stages", [(None, int(r["id"]), r["folded"]) for r in stages], names
         )
 
-        subs = self._gateway.read(
-            "SELECT ss.id, ss.stage_id, ss.name, ss.sub_stage_order, LOWER(ss.name) AS folded, "
-            "s.id AS found_stage FROM workflow_sub_stage_entity AS ss "
-            "LEFT JOIN workflow_stage_entity AS s ON s.id = ss.stage_id "
-            "ORDER BY CASE WHEN ss.stage_id IS NULL THEN 1 ELSE 0 END, ss.stage_id, "
-            "ss.sub_stage_order, ss.id"
-        )
         sub_names = {int(r["id"]): r["name"] for r in subs}
         # Sub-stages with no stage_id belong to no stage, so neither their order nor their
         # names can collide with anything; they are reported as missing references.

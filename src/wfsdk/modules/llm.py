@@ -7,7 +7,7 @@ content fields of ``post_development``. See ``docs/llm.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -90,6 +90,9 @@ _PROVIDERS = (
 _PROMPTS = "SELECT id, name, description, prompt_text, system_prompt FROM llm_prompt ORDER BY id"
 _DEVELOPMENT = "SELECT * FROM post_development WHERE post_id = :p"
 _POST = "SELECT id FROM post WHERE id = :p"
+
+# A read: ``Gateway.read``, or ``Reads.read`` inside one transaction.
+_Read = Callable[..., tuple[dict[str, Any], ...]]
 
 
 @attrs.frozen
@@ -178,28 +181,32 @@ class LlmApi:
     # -- reading ------------------------------------------------------------------------
 
     def providers(self) -> tuple[Provider, ...]:
-        return tuple(
-            Provider(
-                id=row["id"],
-                name=row["name"],
-                type=row["type"],
-                api_url=row["api_url"],
-                description=row["description"],
-                has_credentials=bool(row["has_credentials"]),
-            )
-            for row in self._gateway.read(_PROVIDERS)
-        )
+        return _providers(self._gateway.read(_PROVIDERS))
 
     def prompt_templates(self) -> tuple[PromptTemplate, ...]:
-        return tuple(PromptTemplate(**row) for row in self._gateway.read(_PROMPTS))
+        return _templates(self._gateway.read(_PROMPTS))
 
     def actions(self) -> tuple[LlmAction, ...]:
-        """Every action, ordered by ``order`` then id."""
-        return self._load(self._gateway.read(_ACTIONS))
+        """Every action, ordered by ``order`` then id.
+
+        The actions, providers and templates are read in one transaction, so
+        they come from one snapshot of the database.
+        """
+        with self._gateway.reading() as reads:
+            rows = reads.read(_ACTIONS)
+            providers = _providers(reads.read(_PROVIDERS))
+            templates = _templates(reads.read(_PROMPTS))
+        return self._load(rows, providers, templates)
 
     def action(self, action_id: int) -> LlmAction | None:
-        rows = self._gateway.read(_ACTION, {"id": _require_id("action_id", action_id)})
-        return self._load(rows)[0] if rows else None
+        params = {"id": _require_id("action_id", action_id)}
+        with self._gateway.reading() as reads:
+            rows = reads.read(_ACTION, params)
+            if not rows:
+                return None
+            providers = _providers(reads.read(_PROVIDERS))
+            templates = _templates(reads.read(_PROMPTS))
+        return self._load(rows, providers, templates)[0]
 
     def problems(self) -> tuple[DataProblem, ...]:
         """What is wrong with the actions: broken references, unknown fields, bad templates."""
@@ -215,11 +222,13 @@ class LlmApi:
         wfsdk does not render. Reads only; the template is never changed.
         """
         _require_id("post_id", post_id)
-        (row,) = self._action_rows(action_id)
+        _require_id("action_id", action_id)
+        # The template and the post's fields from one snapshot.
+        with self._gateway.reading() as reads:
+            (row,) = _action_rows(reads.read, action_id)
+            fields = self._fields(reads.read, post_id)
         return render(
-            row["prompt_template"],
-            self._fields(post_id),
-            source=f"the prompt_template of llm_action {action_id}",
+            row["prompt_template"], fields, source=f"the prompt_template of llm_action {action_id}"
         )
 
     def save_output(
@@ -241,10 +250,13 @@ class LlmApi:
         if not isinstance(text, str):
             raise ConfigurationError(f"text must be a str, not {type(text).__name__}")
         _require_id("post_id", post_id)
-        (row,) = self._action_rows(action_id)
-        field = self._output_field(action_id, row["output_field"])
-        # Without a row the update would match nothing and pass as a write of nothing.
-        self._fields(post_id)
+        _require_id("action_id", action_id)
+        # The checks share one transaction, which ends before the write begins its own.
+        with self._gateway.reading() as reads:
+            (row,) = _action_rows(reads.read, action_id)
+            field = self._output_field(action_id, row["output_field"])
+            # Without a row the update would match nothing and pass as a write of nothing.
+            self._fields(reads.read, post_id)
         return self._gateway.update(
             POST_DEVELOPMENT,
             {"post_id": post_id},
@@ -256,20 +268,14 @@ class LlmApi:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _action_rows(self, action_id: int) -> tuple[dict[str, Any], ...]:
-        rows = self._gateway.read(_ACTION, {"id": _require_id("action_id", action_id)})
-        if not rows:
-            raise ActionNotFoundError(f"no llm_action with id {action_id!r}")
-        return rows
-
     def _documented(self) -> frozenset[str] | None:
         return self._gateway.documented_columns(POST_DEVELOPMENT)
 
-    def _fields(self, post_id: int) -> dict[str, Any]:
+    def _fields(self, read: _Read, post_id: int) -> dict[str, Any]:
         """The post's ``post_development`` row, limited to the documented columns."""
-        rows = self._gateway.read(_DEVELOPMENT, {"p": _require_id("post_id", post_id)})
+        rows = read(_DEVELOPMENT, {"p": _require_id("post_id", post_id)})
         if not rows:
-            if self._gateway.read(_POST, {"p": post_id}):
+            if read(_POST, {"p": post_id}):
                 raise PostNotFoundError(f"post {post_id!r} has no post_development row")
             raise PostNotFoundError(f"no post with id {post_id!r}")
         documented = self._documented() or frozenset()
@@ -293,11 +299,41 @@ class LlmApi:
             )
         return field
 
-    def _load(self, rows: Iterable[Mapping[str, Any]]) -> tuple[LlmAction, ...]:
-        providers = {p.id: p for p in self.providers()}
-        templates = {p.id: p for p in self.prompt_templates()}
+    def _load(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        providers: Iterable[Provider],
+        templates: Iterable[PromptTemplate],
+    ) -> tuple[LlmAction, ...]:
+        by_provider = {p.id: p for p in providers}
+        by_template = {p.id: p for p in templates}
         columns = self._documented()
-        return tuple(_action(row, providers, templates, columns) for row in rows)
+        return tuple(_action(row, by_provider, by_template, columns) for row in rows)
+
+
+def _action_rows(read: _Read, action_id: int) -> tuple[dict[str, Any], ...]:
+    rows = read(_ACTION, {"id": _require_id("action_id", action_id)})
+    if not rows:
+        raise ActionNotFoundError(f"no llm_action with id {action_id!r}")
+    return rows
+
+
+def _providers(rows: Iterable[Mapping[str, Any]]) -> tuple[Provider, ...]:
+    return tuple(
+        Provider(
+            id=row["id"],
+            name=row["name"],
+            type=row["type"],
+            api_url=row["api_url"],
+            description=row["description"],
+            has_credentials=bool(row["has_credentials"]),
+        )
+        for row in rows
+    )
+
+
+def _templates(rows: Iterable[Mapping[str, Any]]) -> tuple[PromptTemplate, ...]:
+    return tuple(PromptTemplate(**row) for row in rows)
 
 
 def _action(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -292,19 +292,29 @@ _STEP_COLUMNS = (
     "st.field_name, st.order_index"
 )
 _STEP = f"SELECT {_STEP_COLUMNS} FROM workflow_step_entity AS st"
+_TREE_STAGES = (
+    "SELECT id, name, description, stage_order FROM workflow_stage_entity ORDER BY stage_order, id"
+)
+_TREE_SUB_STAGES = (
+    "SELECT id, stage_id, name, description, sub_stage_order "
+    "FROM workflow_sub_stage_entity ORDER BY sub_stage_order, id"
+)
+_TREE_STEPS = f"{_STEP} ORDER BY st.step_order, st.id"
 _MAPPING = (
     "SELECT id, field_name, stage_id, substage_id, order_index, workflow_step_id, field_type, "
     "table_name, column_name, display_name, is_required, default_value, validation_rules "
     "FROM workflow_field_mapping"
 )
+_MAPPING_ORDER = "ORDER BY CASE WHEN order_index IS NULL THEN 1 ELSE 0 END, order_index, id"
 _STATUS = (
     "SELECT pws.id, pws.post_id, pws.stage_id, pws.status, pws.started_at, pws.completed_at "
     "FROM post_workflow_stage AS pws"
 )
 
+_Reference = tuple[str, str, str, bool, bool]
 # (table, column, referenced table, declared as a foreign key, NULL means "in no tree").
 # The undeclared ones are references the CMS and these modules rely on all the same.
-REFERENCES: tuple[tuple[str, str, str, bool, bool], ...] = (
+REFERENCES: tuple[_Reference, ...] = (
     (STEPS, "sub_stage_id", "workflow_sub_stage_entity", True, True),
     (FIELD_MAPPINGS, "stage_id", "workflow_stage_entity", True, False),
     (FIELD_MAPPINGS, "substage_id", "workflow_sub_stage_entity", True, False),
@@ -336,17 +346,15 @@ class WorkflowApi:
     # -- steps and the tree --------------------------------------------------------
 
     def tree(self) -> WorkflowTree:
-        """The whole workflow in three reads, one per level, however many rows there are."""
-        read = self._gateway.read
-        stages = read(
-            "SELECT id, name, description, stage_order FROM workflow_stage_entity "
-            "ORDER BY stage_order, id"
-        )
-        subs = read(
-            "SELECT id, stage_id, name, description, sub_stage_order "
-            "FROM workflow_sub_stage_entity ORDER BY sub_stage_order, id"
-        )
-        steps = read(f"{_STEP} ORDER BY st.step_order, st.id")
+        """The whole workflow in three reads, one per level, however many rows there are.
+
+        The three run in one read-only transaction, so the levels come from one
+        snapshot of the database and always fit together.
+        """
+        with self._gateway.reading() as reads:
+            stages = reads.read(_TREE_STAGES)
+            subs = reads.read(_TREE_SUB_STAGES)
+            steps = reads.read(_TREE_STEPS)
         steps_of: dict[int | None, list[Step]] = {}
         for row in steps:
             step = _step(row)
@@ -421,11 +429,7 @@ class WorkflowApi:
                 params[column] = _require_id(what, value)
                 terms.append(f"{column} = :{column}")
         where = f" WHERE {' AND '.join(terms)}" if terms else ""
-        rows = self._gateway.read(
-            f"{_MAPPING}{where} "
-            "ORDER BY CASE WHEN order_index IS NULL THEN 1 ELSE 0 END, order_index, id",
-            params,
-        )
+        rows = self._gateway.read(f"{_MAPPING}{where} {_MAPPING_ORDER}", params)
         return tuple(_field_mapping(r) for r in rows)
 
     def step_actions(self, post_id: int, step_id: int | None = None) -> tuple[StepAction, ...]:
@@ -548,8 +552,17 @@ class WorkflowApi:
         field mappings, step actions and stage status rows checked against the
         schema contract).
         """
+        # One snapshot for every question, so the answers fit together.
+        with self._gateway.reading() as reads:
+            step_rows = reads.read(_TREE_STEPS)
+            dangling = [(ref, reads.read(_dangling_sql(ref))) for ref in REFERENCES]
+            mapping_rows = reads.read(f"{_MAPPING} {_MAPPING_ORDER}")
+            field_rows = {
+                table: reads.read(f"SELECT id, input_field, output_field FROM {table} ORDER BY id")
+                for table in (STEP_ACTIONS, STAGE_STATUS)
+            }
         found: list[DataProblem] = []
-        steps = [_step(r) for r in self._gateway.read(f"{_STEP} ORDER BY st.step_order, st.id")]
+        steps = [_step(r) for r in step_rows]
         names = {s.id: s.name for s in steps}
         for sub_stage_id, order, ids in order_ties(
             (s.sub_stage_id, s.order, s.id) for s in steps if s.sub_stage_id is not None
@@ -564,8 +577,8 @@ class WorkflowApi:
                     "they are listed by id",
                 )
             )
-        for table, column, target, declared, required in REFERENCES:
-            found += self._missing_references(table, column, target, declared, required)
+        for reference, rows in dangling:
+            found += _missing_references(reference, rows)
         for step in steps:
             label = f"step {step.id} ({step.name})"
             for p in step.config.problems:
@@ -580,7 +593,7 @@ class WorkflowApi:
                 found += self._check_field(
                     STEPS, step.id, f"{label}: field_name", CONTENT_TABLE, step.field_name
                 )
-        for mapping in self.field_mappings():
+        for mapping in (_field_mapping(r) for r in mapping_rows):
             found += self._check_field(
                 FIELD_MAPPINGS,
                 mapping.id,
@@ -588,10 +601,7 @@ class WorkflowApi:
                 mapping.table_name,
                 mapping.column_name or mapping.field_name,
             )
-        for table in (STEP_ACTIONS, STAGE_STATUS):
-            rows = self._gateway.read(
-                f"SELECT id, input_field, output_field FROM {table} ORDER BY id"
-            )
+        for table, rows in field_rows.items():
             for row in rows:
                 for column in ("input_field", "output_field"):
                     if row[column] is not None:
@@ -603,30 +613,6 @@ class WorkflowApi:
                             row[column],
                         )
         return tuple(found)
-
-    def _missing_references(
-        self, table: str, column: str, target: str, declared: bool, required: bool
-    ) -> list[DataProblem]:
-        # Identifiers come from REFERENCES above, never from data or callers.
-        dangling = f"t.{column} IS NOT NULL AND r.id IS NULL"
-        rows = self._gateway.read(
-            f"SELECT t.id, t.{column} AS target FROM {table} AS t "
-            f"LEFT JOIN {target} AS r ON r.id = t.{column} "
-            f"WHERE {f't.{column} IS NULL OR ({dangling})' if required else dangling} "
-            "ORDER BY t.id"
-        )
-        rule = "a declared foreign key" if declared else "a reference the database does not enforce"
-        found = []
-        for row in rows:
-            if row["target"] is None:
-                message = f"{table} row {row['id']} has no {column}; it is in no workflow tree"
-            else:
-                message = (
-                    f"{table} row {row['id']}: {column} = {row['target']} names a {target} row "
-                    f"that does not exist ({rule})"
-                )
-            found.append(_problem("missing-reference", table, int(row["id"]), message))
-        return found
 
     def _check_field(
         self, table: str, row_id: int, where: str, field_table: str | None, field: str | None
@@ -658,6 +644,37 @@ class WorkflowApi:
                 )
             ]
         return []
+
+
+def _dangling_sql(reference: _Reference) -> str:
+    """The rows breaking a reference of REFERENCES: naming no row (or none, if required)."""
+    table, column, target, _declared, required = reference
+    # Identifiers come from REFERENCES, never from data or callers.
+    dangling = f"t.{column} IS NOT NULL AND r.id IS NULL"
+    return (
+        f"SELECT t.id, t.{column} AS target FROM {table} AS t "
+        f"LEFT JOIN {target} AS r ON r.id = t.{column} "
+        f"WHERE {f't.{column} IS NULL OR ({dangling})' if required else dangling} "
+        "ORDER BY t.id"
+    )
+
+
+def _missing_references(
+    reference: _Reference, rows: Iterable[Mapping[str, Any]]
+) -> list[DataProblem]:
+    table, column, target, declared, _required = reference
+    rule = "a declared foreign key" if declared else "a reference the database does not enforce"
+    found = []
+    for row in rows:
+        if row["target"] is None:
+            message = f"{table} row {row['id']} has no {column}; it is in no workflow tree"
+        else:
+            message = (
+                f"{table} row {row['id']}: {column} = {row['target']} names a {target} row "
+                f"that does not exist ({rule})"
+            )
+        found.append(_problem("missing-reference", table, int(row["id"]), message))
+    return found
 
 
 def _problem(kind: str, table: str, row_id: object, message: str) -> DataProblem:

@@ -313,6 +313,7 @@ def change_records(draw: st.DrawFn, operation: Operation | None = None) -> Chang
         votes=tuple(draw(st.lists(votes(), max_size=3))),
         receipts=tuple(draw(st.lists(receipts(), max_size=2))),
         committed_at=draw(st.sampled_from((committed.isoformat(), ""))),
+        recovered=draw(st.booleans()),
     )
 
 
