@@ -68,9 +68,14 @@ class WriteLog:
         try:
             fresh = not directory.is_dir()
             directory.mkdir(parents=True, exist_ok=True)
-            path = directory / f"{self._pid}-{secrets.token_hex(4)}.jsonl"
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o640)
+            name = f"{self._pid}-{secrets.token_hex(4)}"
+            path = directory / f"{name}.jsonl"
+            # Locked under a name recovery does not look at, then renamed into place: a
+            # starting kernel can never find the file before its writer holds the lock.
+            hidden = directory / f".{name}.new"
+            fd = os.open(hidden, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o640)
             fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(hidden, path)
             # The file's name must survive a crash as surely as its lines.
             for parent in (directory, directory.parent) if fresh else (directory,):
                 dir_fd = os.open(parent, os.O_RDONLY)
