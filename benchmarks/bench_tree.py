@@ -11,8 +11,8 @@ What each side does per call:
 * raw psycopg (PostgreSQL) / raw sqlite3 (SQLite), the baseline of the ratio: the very
   same statements on one connection opened before timing (no pool): the same ``BEGIN``
   (psycopg with ``read_only`` and ``REPEATABLE READ`` set once), the three SELECTs, the same
-  ``COMMIT``; rows as dicts, then the same tree built with the same public value classes
-  and ``parse_step_config``; the result is checked equal to wfsdk's before timing.
+  ``COMMIT``; rows as dicts, then the same tree built by the same public ``build_tree`` that
+  ``tree()`` uses; the result is checked equal to wfsdk's before timing.
 * SQLAlchemy Core: the same three statements in one ``engine.begin()`` on a read-only
   ``REPEATABLE READ`` engine (SQLite: one ``connect()``), the same tree.
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,76 +41,14 @@ from common import psycopg_conninfo, race
 from psycopg.rows import dict_row
 
 import wfsdk
-from wfsdk.modules.core import Stage, SubStage
-from wfsdk.modules.workflow import (
-    StageNode,
-    Step,
-    SubStageNode,
-    WorkflowApi,
-    WorkflowTree,
-    parse_step_config,
-)
+from wfsdk.modules.workflow import TREE_STATEMENTS, WorkflowApi, build_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ROOT / "docs" / "database" / "schema.md"
 
-# The statements tree() sends, word for word.
-STAGES = (
-    "SELECT id, name, description, stage_order FROM workflow_stage_entity ORDER BY stage_order, id"
-)
-SUB_STAGES = (
-    "SELECT id, stage_id, name, description, sub_stage_order "
-    "FROM workflow_sub_stage_entity ORDER BY sub_stage_order, id"
-)
-STEPS = (
-    "SELECT st.id, st.sub_stage_id, st.name, st.description, st.step_order, st.config, "
-    "st.field_name, st.order_index FROM workflow_step_entity AS st ORDER BY st.step_order, st.id"
-)
-QUERIES = (STAGES, SUB_STAGES, STEPS)
-
-Rows = Sequence[Mapping[str, Any]]
-
-
-def _int_or_none(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def build_tree(stages: Rows, subs: Rows, steps: Rows) -> WorkflowTree:
-    """The tree from the three levels' rows, as a caller without wfsdk would build it."""
-    steps_of: dict[int | None, list[Step]] = {}
-    for row in steps:
-        step = Step(
-            id=int(row["id"]),
-            sub_stage_id=_int_or_none(row["sub_stage_id"]),
-            name=row["name"],
-            description=row["description"],
-            order=int(row["step_order"]),
-            field_name=row["field_name"],
-            order_index=_int_or_none(row["order_index"]),
-            config=parse_step_config(int(row["id"]), row["config"]),
-        )
-        steps_of.setdefault(step.sub_stage_id, []).append(step)
-    subs_of: dict[int | None, list[SubStageNode]] = {}
-    for row in subs:
-        sub = SubStage(
-            int(row["id"]),
-            _int_or_none(row["stage_id"]),
-            row["name"],
-            row["description"],
-            int(row["sub_stage_order"]),
-        )
-        subs_of.setdefault(sub.stage_id, []).append(
-            SubStageNode(sub, tuple(steps_of.get(sub.id, ())))
-        )
-    return WorkflowTree(
-        tuple(
-            StageNode(
-                Stage(int(r["id"]), r["name"], r["description"], int(r["stage_order"])),
-                tuple(subs_of.get(int(r["id"]), ())),
-            )
-            for r in stages
-        )
-    )
+# The statements tree() sends, word for word, and the tree built from their rows by the
+# same public function tree() uses: both sides pay for exactly the same Python.
+QUERIES = TREE_STATEMENTS
 
 
 def _postgres(url: str, stack: list[Any]) -> dict[str, Callable[[], object]]:

@@ -146,3 +146,30 @@ def pip_install_offline(project: Path, target: Path) -> None:
         check=True,
         capture_output=True,
     )
+
+
+def run_child(module: str, args: Iterable[str], point: str | None) -> int:
+    """Run ``<module>.child(args)`` (a module of this directory) in a fresh process.
+
+    Armed at the write-path fault ``point`` (``None``: unarmed, and it must succeed).
+    Returns the exit status: ``-SIGKILL`` for a writer that died at its point.
+    """
+    import os
+
+    from wfsdk import faults
+
+    env = {k: v for k, v in os.environ.items() if k != faults.ENV_FAULT_POINT}
+    if point is not None:
+        env[faults.ENV_FAULT_POINT] = point
+    here = str(Path(__file__).resolve().parent)
+    code = f"import sys; sys.path[:0] = [{here!r}]; import {module}; {module}.child(sys.argv[1:])"
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert point is not None or result.returncode == 0, result.stderr
+    return result.returncode

@@ -8,9 +8,11 @@ through ``extra_plugins``.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 import wfsdk
 from wfsdk.demo import data
@@ -189,3 +191,16 @@ def kill_writer(url: str, contract: Path, state: Path, plugin: str, point: str) 
         timeout=120,
     )
     assert result.returncode == -signal.SIGKILL, result.stderr
+
+
+def count_stream_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of every stream read through any Journal from now on, in order."""
+    reads: list[str] = []
+    real = Journal.records
+
+    def counting(self: Journal, stream: str, problems: Any = None) -> Iterator[dict[str, Any]]:
+        reads.append(stream)
+        return real(self, stream, problems)
+
+    monkeypatch.setattr(Journal, "records", counting)
+    return reads

@@ -12,10 +12,7 @@ disk afresh at every check.
 from __future__ import annotations
 
 import itertools
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +29,7 @@ from wfsdk.demo import data
 from wfsdk.journal import Journal
 from wfsdk.values import Declaration, Vote, WriteIntent
 
-from kernel_support import SHIPPED_CONTRACT, Recorder, Voter, checksum, raw
+from kernel_support import SHIPPED_CONTRACT, Recorder, Voter, checksum, raw, run_child
 from pgcluster import HARNESS_APPLICATION_NAME, PgCluster
 
 TESTS = Path(__file__).resolve().parent
@@ -102,24 +99,7 @@ def child(argv: list[str]) -> None:
 
 
 def run_writer(url: str, state: Path, status: str, post_id: int, point: str | None) -> int:
-    env = {k: v for k, v in os.environ.items() if k != faults.ENV_FAULT_POINT}
-    if point is not None:
-        env[faults.ENV_FAULT_POINT] = point
-    code = (
-        f"import sys; sys.path[:0] = [{str(TESTS)!r}]; "
-        "import test_faults; test_faults.child(sys.argv[1:])"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code, url, str(state), status, str(post_id)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if point is None:
-        assert result.returncode == 0, result.stderr
-    return result.returncode
+    return run_child("test_faults", [url, str(state), status, str(post_id)], point)
 
 
 def the_vote(journal: Journal) -> str | None:

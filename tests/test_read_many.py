@@ -22,15 +22,12 @@ from hypothesis import strategies as st
 import wfsdk
 from wfsdk import errors
 from wfsdk.demo import data
-from wfsdk.modules.core import CoreApi, Stage, SubStage
+from wfsdk.modules.core import CoreApi
 from wfsdk.modules.llm import LlmApi
 from wfsdk.modules.workflow import (
-    StageNode,
-    Step,
-    SubStageNode,
     WorkflowApi,
     WorkflowTree,
-    parse_step_config,
+    build_tree,
 )
 from wfsdk.values import Declaration, ReadEvent
 
@@ -92,36 +89,7 @@ def sqlite_path(url: str) -> str:
 
 def tree_in_three_transactions(read: Callable[[str], Sequence[Mapping[str, Any]]]) -> WorkflowTree:
     """The tree as ``tree()`` built it before: three reads, each its own transaction."""
-    stages, subs, steps = read(STAGES), read(SUB_STAGES), read(STEPS)
-    steps_of: dict[int | None, list[Step]] = {}
-    for row in steps:
-        step = Step(
-            id=int(row["id"]),
-            sub_stage_id=None if row["sub_stage_id"] is None else int(row["sub_stage_id"]),
-            name=row["name"],
-            description=row["description"],
-            order=int(row["step_order"]),
-            field_name=row["field_name"],
-            order_index=None if row["order_index"] is None else int(row["order_index"]),
-            config=parse_step_config(int(row["id"]), row["config"]),
-        )
-        steps_of.setdefault(step.sub_stage_id, []).append(step)
-    subs_of: dict[int | None, list[SubStageNode]] = {}
-    for row in subs:
-        stage_id = None if row["stage_id"] is None else int(row["stage_id"])
-        sub = SubStage(
-            int(row["id"]), stage_id, row["name"], row["description"], int(row["sub_stage_order"])
-        )
-        subs_of.setdefault(stage_id, []).append(SubStageNode(sub, tuple(steps_of.get(sub.id, ()))))
-    return WorkflowTree(
-        tuple(
-            StageNode(
-                Stage(int(r["id"]), r["name"], r["description"], int(r["stage_order"])),
-                tuple(subs_of.get(int(r["id"]), ())),
-            )
-            for r in stages
-        )
-    )
+    return build_tree(read(STAGES), read(SUB_STAGES), read(STEPS))
 
 
 def transactions_in_log(pg_log: PgLog, url: str) -> list[tuple[int, str]]:

@@ -10,10 +10,7 @@ alone, and rows that match neither image are reported and kept for later.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wfsdk
-from wfsdk import engine, errors, faults, recovery, writelog
+from wfsdk import engine, errors, recovery, writelog
 from wfsdk.demo import data
 from wfsdk.journal import Journal
 from wfsdk.values import Declaration, Vote
 
-from kernel_support import SHIPPED_CONTRACT, Recorder, Voter, checksum, raw
+from kernel_support import SHIPPED_CONTRACT, Recorder, Voter, checksum, raw, run_child
 
 TESTS = Path(__file__).resolve().parent
 TABLE = "post_workflow_stage"
@@ -62,23 +59,7 @@ def child(argv: list[str]) -> None:
 
 
 def run_writer(url: str, state: Path, status: str, point: str | None) -> int:
-    env = {k: v for k, v in os.environ.items() if k != faults.ENV_FAULT_POINT}
-    if point is not None:
-        env[faults.ENV_FAULT_POINT] = point
-    code = (
-        f"import sys; sys.path[:0] = [{str(TESTS)!r}]; "
-        "import test_recovery; test_recovery.child(sys.argv[1:])"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code, url, str(state), status],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert point is not None or result.returncode == 0, result.stderr
-    return result.returncode
+    return run_child("test_recovery", [url, str(state), status], point)
 
 
 def statuses(url: str) -> list[str]:

@@ -33,12 +33,6 @@ POINTS = (
 _armed = os.environ.get(ENV_FAULT_POINT)
 
 
-def arm(point: str | None) -> None:
-    """Arm (or, with ``None``, disarm) this process at ``point``, as the variable would."""
-    global _armed
-    _armed = point
-
-
 def checkpoint(name: str) -> None:
     """Die by SIGKILL here if ``WFSDK_FAULT_POINT`` names this point; otherwise nothing."""
     if _armed == name:

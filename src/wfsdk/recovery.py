@@ -36,7 +36,8 @@ from wfsdk.journal import decode
 from wfsdk.plugins import call_impl
 from wfsdk.redact import MASK
 from wfsdk.values import ChangeRecord, Decision, Operation, RowChange, Vote, WriteIntent
-from wfsdk.writelog import DIRECTORY, PENDING, RECOVERED, SETTLED
+from wfsdk.writelog import DIRECTORY, PENDING, RECOVERED, SETTLED, record_line
+from wfsdk.writes import same
 
 if TYPE_CHECKING:
     from wfsdk.kernel import Kernel
@@ -141,7 +142,7 @@ def recover(kernel: Kernel) -> RecoveryReport:
             if kept:
                 # Only what is still open, so the next start looks at nothing else.
                 os.ftruncate(fd, 0)
-                os.write(fd, b"".join(_line(r) for r in kept))
+                os.write(fd, b"".join(record_line(r) for r in kept))
                 os.fsync(fd)
             else:
                 path.unlink()
@@ -157,12 +158,6 @@ def recover(kernel: Kernel) -> RecoveryReport:
         )
         kernel.report_error(error, phase="recovery", caller="", change_id=item.change_id or None)
     return RecoveryReport(tuple(committed), tuple(rolled_back), tuple(unsettled))
-
-
-def _line(record: Mapping[str, Any]) -> bytes:
-    from wfsdk.writelog import _line as line
-
-    return line(record)
 
 
 def decide(kernel: Kernel, record: Mapping[str, Any]) -> tuple[str | None, str]:
@@ -201,8 +196,6 @@ def _xact_status(kernel: Kernel, xid: str) -> str | None:
 def _matches(
     image: Mapping[str, Any] | None, found: Mapping[str, Any], columns: Sequence[str]
 ) -> bool:
-    from wfsdk.writes import same
-
     if image is None:
         return False
     # A masked credential cannot be compared; the other columns decide.

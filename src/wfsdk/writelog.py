@@ -34,7 +34,7 @@ from typing import Any
 from wfsdk.journal import Journal, JournalError, encode
 from wfsdk.values import RECOVERED
 
-__all__ = ["DIRECTORY", "PENDING", "RECOVERED", "SETTLED", "WriteLog"]
+__all__ = ["DIRECTORY", "PENDING", "RECOVERED", "SETTLED", "WriteLog", "record_line"]
 DIRECTORY = "writers"
 PENDING = "pending"
 SETTLED = "settled"
@@ -42,7 +42,8 @@ SETTLED = "settled"
 CHECKPOINT_EVERY = 256
 
 
-def _line(record: Mapping[str, Any]) -> bytes:
+def record_line(record: Mapping[str, Any]) -> bytes:
+    """One record as a line of the write-ahead file (values tagged as the journal tags them)."""
     return (json.dumps(encode(record), ensure_ascii=True, sort_keys=True) + "\n").encode()
 
 
@@ -90,7 +91,7 @@ class WriteLog:
 
     def pending(self, record: Mapping[str, Any]) -> None:
         """Append a change that may commit, durably (fsynced before returning)."""
-        line = _line({"kind": PENDING, **record})
+        line = record_line({"kind": PENDING, **record})
         with self._lock:
             fd = self._file()
             try:
@@ -109,7 +110,7 @@ class WriteLog:
                 return
             # Without the line, the next start delivers the outcome again; nothing is lost.
             with contextlib.suppress(OSError):
-                os.write(fd, _line({"kind": SETTLED, "change_id": change_id}))
+                os.write(fd, record_line({"kind": SETTLED, "change_id": change_id}))
             self._open -= 1
             self._settled += 1
             if self._open == 0 and self._settled >= CHECKPOINT_EVERY:

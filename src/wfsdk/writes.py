@@ -29,6 +29,7 @@ from wfsdk.errors import (
     ChangedSincePreviewError,
     ConfigurationError,
     DatabaseError,
+    StatementRefusedError,
     UnpreviewableWriteError,
     VerificationFailedError,
     WfsdkError,
@@ -402,7 +403,7 @@ def _commit(
             faults.checkpoint("after_lock")
             returned, xid, read_back = _execute(kernel, session, preview, sql, params)
             faults.checkpoint("after_execute")
-            _verify(kernel, session, preview, returned, read_back, params)
+            _verify(kernel, session, preview, returned, read_back)
             faults.checkpoint("after_verify")
             # As the hooks see them: the preview's (already redacted), or an insert's own.
             rows = (
@@ -538,10 +539,6 @@ def _rolled_back(
         kernel.write_log.settled(intent.change_id)
 
 
-class _ReadAgain(Exception):
-    """The written rows are verified by reading them again, not from ``RETURNING``."""
-
-
 @functools.lru_cache(maxsize=1024)
 def _returning_sql(shape: WriteShape, sql: str, columns: tuple[str, ...], xid: bool) -> str:
     extra = (f"pg_current_xact_id()::text AS {_XID}",) if xid else ()
@@ -566,14 +563,16 @@ def _execute(
         columns = tuple(dict.fromkeys((*preview.pk, *(c for c, _ in shape.assignments))))
     else:
         columns = preview.pk
+    text: str | None = None
+    if not preview.read_again:
+        try:
+            text = _returning_sql(shape, sql, columns, postgres)
+        except StatementRefusedError:
+            # The caller's own RETURNING: an insert needs ours; anything else is read again.
+            if shape.operation is Operation.INSERT:
+                raise
     read_back: list[dict[str, Any]] | None
-    try:
-        if preview.read_again:
-            raise _ReadAgain
-        text = _returning_sql(shape, sql, columns, postgres)
-    except (WfsdkError, _ReadAgain):
-        if shape.operation is Operation.INSERT:
-            raise
+    if text is None:
         result = kernel.run(session, sql, params)
         count, read_back = result.rowcount, None
     else:
@@ -613,9 +612,11 @@ def _verify(
     preview: _Preview,
     returned: tuple[RowChange, ...],
     read_back: list[dict[str, Any]] | None,
-    params: dict[str, Any],
 ) -> None:
+    """The written rows against the preview: ``read_back`` is what ``RETURNING`` gave, or
+    ``None`` when the rows are to be read again."""
     shape = preview.shape
+    pk = preview.pk
     problems: list[str] = []
     if shape.operation is Operation.INSERT:
         if len(returned) != len(preview.rows):
@@ -630,21 +631,27 @@ def _verify(
                 f"insert into {shape.table!r} not as previewed: {'; '.join(problems)}; rolled back"
             )
         return
-    if read_back is None:
-        read_back = _read_again(kernel, session, preview)
-        if shape.operation is Operation.DELETE:
-            problems = [f"row {dict(_key_of(preview.pk, r))} still exists" for r in read_back]
-            read_back = [dict(r.key) for r in preview.rows]
-    by_key = {_key(preview.pk, row): row for row in read_back}
     if shape.operation is Operation.DELETE:
-        problems += [
-            f"row {dict(row.key)} was not deleted"
-            for row in preview.rows
-            if _key(preview.pk, row.key) not in by_key
-        ]
+        if read_back is None:
+            remaining = {_key(pk, row) for row in _read_again(kernel, session, preview)}
+            problems = [
+                f"row {dict(r.key)} still exists"
+                for r in preview.rows
+                if _key(pk, r.key) in remaining
+            ]
+        else:
+            deleted = {_key(pk, row) for row in read_back}
+            problems = [
+                f"row {dict(r.key)} was not deleted"
+                for r in preview.rows
+                if _key(pk, r.key) not in deleted
+            ]
     else:
+        if read_back is None:
+            read_back = _read_again(kernel, session, preview)
+        by_key = {_key(pk, row): row for row in read_back}
         for row in preview.rows:
-            found = by_key.get(_key(preview.pk, row.key))
+            found = by_key.get(_key(pk, row.key))
             if found is None:
                 problems.append(f"row {dict(row.key)} is gone")
                 continue
@@ -668,10 +675,6 @@ def _verify(
 
 def _key(pk: Sequence[str], row: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(_comparable(row.get(c)) for c in pk)
-
-
-def _key_of(pk: Sequence[str], row: Mapping[str, Any]) -> dict[str, Any]:
-    return {c: row.get(c) for c in pk}
 
 
 def _read_again(kernel: Kernel, session: Session, preview: _Preview) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 import wfsdk_audit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from policy_support import build_demo, kill_writer, open_kernel, records
+from policy_support import build_demo, count_stream_reads, kill_writer, open_kernel, records
 
 from wfsdk.journal import Journal
 from wfsdk.redact import MASK, is_secret_name
@@ -69,16 +69,7 @@ def journal(tmp_path: Path) -> Journal:
 
 @pytest.fixture
 def counted_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every stream read through any Journal from now on."""
-    reads: list[str] = []
-    real = Journal.records
-
-    def counting(self: Journal, stream: str, problems: Any = None) -> Iterator[dict[str, Any]]:
-        reads.append(stream)
-        return real(self, stream, problems)
-
-    monkeypatch.setattr(Journal, "records", counting)
-    return reads
+    return count_stream_reads(monkeypatch)
 
 
 # -- changes are written at once, not fsynced one by one; the rest still is ---------------

@@ -14,16 +14,14 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
 import wfsdk_backup
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from policy_support import TABLES, build_demo, kill_writer, open_kernel, records
+from policy_support import TABLES, build_demo, count_stream_reads, kill_writer, open_kernel, records
 from wfsdk_backup import load_backup
 
 from wfsdk.journal import Journal, encode
@@ -268,14 +266,7 @@ def test_redeliveries_read_the_status_stream_once(
     writes = [a_write(f"18ee2821{n:02x}-4ecf-c0ff802d") for n in range(5)]
     for intent, _ in writes:
         wfsdk_backup.before_commit(intent, journal)
-    reads: list[str] = []
-    real = Journal.records
-
-    def counting(self: Journal, stream: str, problems: Any = None) -> Iterator[dict[str, Any]]:
-        reads.append(stream)
-        return real(self, stream, problems)
-
-    monkeypatch.setattr(Journal, "records", counting)
+    reads = count_stream_reads(monkeypatch)
     for _, change in writes:
         wfsdk_backup.after_write(recovered(change), journal)
     assert reads == ["backup-status"]

@@ -135,6 +135,13 @@ def implementations(target: Target, hook: str) -> list[pluggy.HookImpl]:
     return impls
 
 
+def checked_implementations(runner: HookRunner, target: Target, hook: str) -> list[pluggy.HookImpl]:
+    """The plugin's implementations of ``hook``; skips if it has none or one is over budget."""
+    impls = implementations(target, hook)
+    skip_if_over_budget(runner, [key(target, i, hook) for i in impls])
+    return impls
+
+
 def key(target: Target, impl: pluggy.HookImpl, hook: str) -> str:
     return f"{target.id}: {impl.plugin_name}.{hook}"
 
@@ -369,8 +376,7 @@ def test_observers_accept_every_event(
 ) -> None:
     __tracebackhide__ = True
     target = wfsdk_contract_plugin
-    impls = implementations(target, hook)
-    skip_if_over_budget(wfsdk_contract_runner, [key(target, i, hook) for i in impls])
+    impls = checked_implementations(wfsdk_contract_runner, target, hook)
     journal = wfsdk_contract_workspace.journal()
 
     @wfsdk_contract_settings
@@ -403,8 +409,7 @@ def test_hooks_leave_the_database_alone(
 ) -> None:
     __tracebackhide__ = True
     target = wfsdk_contract_plugin
-    impls = implementations(target, hook)
-    skip_if_over_budget(wfsdk_contract_runner, [key(target, i, hook) for i in impls])
+    impls = checked_implementations(wfsdk_contract_runner, target, hook)
     workspace = wfsdk_contract_workspace
     journal = workspace.journal()
 
@@ -455,8 +460,7 @@ def test_before_write_returns_a_vote_or_none(
 ) -> None:
     __tracebackhide__ = True
     target = wfsdk_contract_plugin
-    impls = implementations(target, "before_write")
-    skip_if_over_budget(wfsdk_contract_runner, [key(target, i, "before_write") for i in impls])
+    impls = checked_implementations(wfsdk_contract_runner, target, "before_write")
     journal = wfsdk_contract_workspace.journal()
 
     @wfsdk_contract_settings
@@ -509,8 +513,7 @@ def test_before_write_is_deterministic(
 ) -> None:
     __tracebackhide__ = True
     target = wfsdk_contract_plugin
-    impls = implementations(target, "before_write")
-    skip_if_over_budget(wfsdk_contract_runner, [key(target, i, "before_write") for i in impls])
+    impls = checked_implementations(wfsdk_contract_runner, target, "before_write")
     journal = wfsdk_contract_workspace.journal()
 
     @wfsdk_contract_settings
@@ -551,8 +554,7 @@ def test_before_commit_returns_a_receipt_or_none(
 ) -> None:
     __tracebackhide__ = True
     target = wfsdk_contract_plugin
-    impls = implementations(target, "before_commit")
-    skip_if_over_budget(wfsdk_contract_runner, [key(target, i, "before_commit") for i in impls])
+    impls = checked_implementations(wfsdk_contract_runner, target, "before_commit")
     journal = wfsdk_contract_workspace.journal()
 
     @wfsdk_contract_settings

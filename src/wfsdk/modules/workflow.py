@@ -50,6 +50,7 @@ STATUS_MAX_LENGTH = 32  # post_workflow_stage.status is VARCHAR(32)
 CONTENT_TABLE = "post_development"
 
 __all__ = [
+    "TREE_STATEMENTS",
     "ConfigProblem",
     "FieldMapping",
     "FieldRef",
@@ -64,6 +65,7 @@ __all__ = [
     "SubStageNode",
     "WorkflowApi",
     "WorkflowTree",
+    "build_tree",
     "parse_step_config",
 ]
 
@@ -300,6 +302,8 @@ _TREE_SUB_STAGES = (
     "FROM workflow_sub_stage_entity ORDER BY sub_stage_order, id"
 )
 _TREE_STEPS = f"{_STEP} ORDER BY st.step_order, st.id"
+#: What ``tree()`` reads, one statement per level, in one transaction.
+TREE_STATEMENTS = (_TREE_STAGES, _TREE_SUB_STAGES, _TREE_STEPS)
 _MAPPING = (
     "SELECT id, field_name, stage_id, substage_id, order_index, workflow_step_id, field_type, "
     "table_name, column_name, display_name, is_required, default_value, validation_rules "
@@ -328,6 +332,38 @@ REFERENCES: tuple[_Reference, ...] = (
 )
 
 
+def build_tree(
+    stages: Iterable[Mapping[str, Any]],
+    sub_stages: Iterable[Mapping[str, Any]],
+    steps: Iterable[Mapping[str, Any]],
+) -> WorkflowTree:
+    """The tree from the rows of :data:`TREE_STATEMENTS`, in their order."""
+    steps_of: dict[int | None, list[Step]] = {}
+    for row in steps:
+        step = _step(row)
+        steps_of.setdefault(step.sub_stage_id, []).append(step)
+    subs_of: dict[int | None, list[SubStageNode]] = {}
+    for row in sub_stages:
+        sub = SubStage(
+            int(row["id"]),
+            _id(row["stage_id"]),
+            row["name"],
+            row["description"],
+            int(row["sub_stage_order"]),
+        )
+        node = SubStageNode(sub, tuple(steps_of.get(sub.id, ())))
+        subs_of.setdefault(sub.stage_id, []).append(node)
+    return WorkflowTree(
+        tuple(
+            StageNode(
+                Stage(int(r["id"]), r["name"], r["description"], int(r["stage_order"])),
+                tuple(subs_of.get(int(r["id"]), ())),
+            )
+            for r in stages
+        )
+    )
+
+
 class WorkflowApi:
     """Steps, step configs, field mappings, step actions and stage status.
 
@@ -352,33 +388,8 @@ class WorkflowApi:
         snapshot of the database and always fit together.
         """
         with self._gateway.reading() as reads:
-            stages = reads.read(_TREE_STAGES)
-            subs = reads.read(_TREE_SUB_STAGES)
-            steps = reads.read(_TREE_STEPS)
-        steps_of: dict[int | None, list[Step]] = {}
-        for row in steps:
-            step = _step(row)
-            steps_of.setdefault(step.sub_stage_id, []).append(step)
-        subs_of: dict[int | None, list[SubStageNode]] = {}
-        for row in subs:
-            sub = SubStage(
-                int(row["id"]),
-                _id(row["stage_id"]),
-                row["name"],
-                row["description"],
-                int(row["sub_stage_order"]),
-            )
-            node = SubStageNode(sub, tuple(steps_of.get(sub.id, ())))
-            subs_of.setdefault(sub.stage_id, []).append(node)
-        return WorkflowTree(
-            tuple(
-                StageNode(
-                    Stage(int(r["id"]), r["name"], r["description"], int(r["stage_order"])),
-                    tuple(subs_of.get(int(r["id"]), ())),
-                )
-                for r in stages
-            )
-        )
+            stages, sub_stages, steps = (reads.read(sql) for sql in TREE_STATEMENTS)
+        return build_tree(stages, sub_stages, steps)
 
     def steps(self, sub_stage_id: int) -> tuple[Step, ...]:
         """The steps of one sub-stage, in order (``step_order``, then id)."""
